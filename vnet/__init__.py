@@ -1,0 +1,1 @@
+"""Shared core of wakame-vnet: model, configuration, ids and messaging."""

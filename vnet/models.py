@@ -1,0 +1,161 @@
+"""The network model. vnmgr is its only writer; everything else reads.
+
+Uniqueness that the issue tracker calls "enforced by the database" is declared here as
+constraints, so even a bug in vnmgr's validation cannot store two equal MACs or two
+equal addresses on one network.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+UUID_LEN = 260
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Resource(Base):
+    __abstract__ = True
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(UUID_LEN), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime, default=_now, onupdate=_now, nullable=False
+    )
+
+
+class Datapath(Resource):
+    __tablename__ = "datapaths"
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    dpid: Mapped[str] = mapped_column(String(18), unique=True, nullable=False)
+    node_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    is_connected: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+class Network(Resource):
+    __tablename__ = "networks"
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    ipv4_network: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    ipv4_prefix: Mapped[int] = mapped_column(Integer, nullable=False)
+    domain_name: Mapped[str | None] = mapped_column(String(255))
+    network_mode: Mapped[str] = mapped_column(String(16), nullable=False, default="virtual")
+    segment_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+
+
+class Interface(Resource):
+    __tablename__ = "interfaces"
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    mode: Mapped[str] = mapped_column(String(16), nullable=False, default="vif")
+    owner_datapath_id: Mapped[int | None] = mapped_column(ForeignKey("datapaths.id"))
+    port_name: Mapped[str | None] = mapped_column(String(255))
+    enable_routing: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+class MacLease(Resource):
+    __tablename__ = "mac_leases"
+    interface_id: Mapped[int] = mapped_column(ForeignKey("interfaces.id"), nullable=False)
+    mac_address: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
+
+
+class IpLease(Resource):
+    __tablename__ = "ip_leases"
+    __table_args__ = (UniqueConstraint("network_id", "ipv4_address"),)
+    interface_id: Mapped[int] = mapped_column(ForeignKey("interfaces.id"), nullable=False)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), nullable=False)
+    mac_lease_id: Mapped[int | None] = mapped_column(ForeignKey("mac_leases.id"))
+    ipv4_address: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class RouteLink(Resource):
+    __tablename__ = "route_links"
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    mac_address: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
+
+
+class Route(Resource):
+    __tablename__ = "routes"
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    interface_id: Mapped[int] = mapped_column(ForeignKey("interfaces.id"), nullable=False)
+    route_link_id: Mapped[int] = mapped_column(ForeignKey("route_links.id"), nullable=False)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), nullable=False)
+    ipv4_network: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    ipv4_prefix: Mapped[int] = mapped_column(Integer, nullable=False)
+    ingress: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    egress: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+
+
+class SecurityGroup(Resource):
+    __tablename__ = "security_groups"
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    rules: Mapped[str | None] = mapped_column(Text)
+
+
+class DatapathNetwork(Resource):
+    __tablename__ = "datapath_networks"
+    __table_args__ = (UniqueConstraint("datapath_id", "network_id"),)
+    datapath_id: Mapped[int] = mapped_column(ForeignKey("datapaths.id"), nullable=False)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), nullable=False)
+    broadcast_mac_address: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
+    interface_id: Mapped[int | None] = mapped_column(ForeignKey("interfaces.id"))
+
+
+class DatapathRouteLink(Resource):
+    __tablename__ = "datapath_route_links"
+    __table_args__ = (UniqueConstraint("datapath_id", "route_link_id"),)
+    datapath_id: Mapped[int] = mapped_column(ForeignKey("datapaths.id"), nullable=False)
+    route_link_id: Mapped[int] = mapped_column(ForeignKey("route_links.id"), nullable=False)
+    mac_address: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
+    interface_id: Mapped[int | None] = mapped_column(ForeignKey("interfaces.id"))
+
+
+class InterfaceSecurityGroup(Resource):
+    __tablename__ = "interface_security_groups"
+    __table_args__ = (UniqueConstraint("interface_id", "security_group_id"),)
+    interface_id: Mapped[int] = mapped_column(ForeignKey("interfaces.id"), nullable=False)
+    security_group_id: Mapped[int] = mapped_column(
+        ForeignKey("security_groups.id"), nullable=False
+    )
+
+
+class Event(Base):
+    """One row per committed change: its id is the sequence number agents follow."""
+
+    __tablename__ = "events"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now, nullable=False)
+    payload: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+MODELS: dict[str, type[Resource]] = {
+    "datapaths": Datapath,
+    "networks": Network,
+    "interfaces": Interface,
+    "mac_leases": MacLease,
+    "ip_leases": IpLease,
+    "route_links": RouteLink,
+    "routes": Route,
+    "security_groups": SecurityGroup,
+    "datapath_networks": DatapathNetwork,
+    "datapath_route_links": DatapathRouteLink,
+    "interface_security_groups": InterfaceSecurityGroup,
+}

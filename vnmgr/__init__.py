@@ -1,0 +1,1 @@
+"""vnmgr: the single writer of the network model and publisher of its changes."""

@@ -1,0 +1,102 @@
+"""Typed reads of request parameters, which arrive as JSON values or form strings.
+
+Every failure names the offending field, so the HTTP client learns exactly what to fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vnet import ids
+from vnet.addr import AddressError, parse_ipv4, parse_mac
+from vnet.errors import ApiError, invalid
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class Params:
+    def __init__(self, raw: dict[str, Any] | None) -> None:
+        if raw is not None and not isinstance(raw, dict):
+            raise ApiError(400, "parameters must be an object")
+        self.raw = {k: v for k, v in (raw or {}).items() if v is not None and v != ""}
+
+    def has(self, name: str) -> bool:
+        return name in self.raw
+
+    def _value(self, name: str, required: bool) -> Any:
+        if name not in self.raw:
+            if required:
+                raise invalid(name, f"{name} is required")
+            return None
+        return self.raw[name]
+
+    def text(self, name: str, required: bool = False, max_len: int = 255) -> str | None:
+        value = self._value(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise invalid(name, f"{name} must be a string")
+        value = str(value)
+        if len(value) > max_len:
+            raise invalid(name, f"{name} is longer than {max_len} characters")
+        return value
+
+    def integer(self, name: str, required: bool = False, low: int = 0,
+                high: int = 2**63 - 1) -> int | None:
+        value = self._value(name, required)
+        if value is None:
+            return None
+        try:
+            number = int(str(value), 0) if isinstance(value, str) else int(value)
+        except (TypeError, ValueError):
+            raise invalid(name, f"{name} must be an integer") from None
+        if isinstance(value, bool) or not low <= number <= high:
+            raise invalid(name, f"{name} must be between {low} and {high}")
+        return number
+
+    def boolean(self, name: str, default: bool | None = None) -> bool | None:
+        value = self._value(name, False)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise invalid(name, f"{name} must be true or false")
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str | None = None) -> str:
+        value = self.text(name) or default
+        if value not in choices:
+            raise invalid(name, f"{name} must be one of {', '.join(choices)}")
+        return value
+
+    def mac(self, name: str, required: bool = False) -> int | None:
+        value = self.text(name, required)
+        if value is None:
+            return None
+        try:
+            return parse_mac(value)
+        except AddressError as exc:
+            raise invalid(name, str(exc)) from None
+
+    def ipv4(self, name: str, required: bool = False) -> int | None:
+        value = self.text(name, required)
+        if value is None:
+            return None
+        try:
+            return parse_ipv4(value)
+        except AddressError as exc:
+            raise invalid(name, str(exc)) from None
+
+    def new_uuid(self, resource: str, name: str = "uuid") -> str:
+        value = self.text(name, max_len=300)
+        if value is None:
+            return ids.random_uuid(resource)
+        if not ids.is_valid(resource, value):
+            raise invalid(name, f"{name} must look like {ids.PREFIXES[resource]}-<lowercase "
+                                "letters and digits, 1-255 characters>")
+        return value

@@ -1,0 +1,180 @@
+"""vnmgr's request loop: one request at a time, one transaction per write, one event each.
+
+Serial processing is the point: it makes vnmgr the single writer, gives events a total
+order, and makes a snapshot consistent with the sequence number it reports without any
+locking. The database, not vnmgr's memory, holds the sequence (table `events`), so a
+restarted vnmgr continues the numbering and agents see no false gap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import zmq
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import sessionmaker
+
+from vnet import models as m
+from vnet.errors import ApiError
+from vnet.messaging import GLOBAL_TOPIC, decode, encode, node_topic
+from vnet.serialize import snapshot_model
+from vnmgr.ops import HANDLERS, Tx
+from vnmgr.params import Params
+
+log = logging.getLogger("vnmgr")
+
+READ_OPS = ("snapshot", "health", "agent_status", "agents")
+
+
+class Vnmgr:
+    def __init__(self, sessions: sessionmaker, rpc_endpoint: str, pub_endpoint: str,
+                 heartbeat_interval: float = 1.0, context: zmq.Context | None = None) -> None:
+        self.sessions = sessions
+        self.context = context or zmq.Context.instance()
+        self.rpc = self.context.socket(zmq.ROUTER)
+        self.rpc.setsockopt(zmq.LINGER, 0)
+        self.rpc.bind(rpc_endpoint)
+        self.pub = self.context.socket(zmq.PUB)
+        self.pub.setsockopt(zmq.LINGER, 0)
+        self.pub.setsockopt(zmq.SNDHWM, 100000)
+        self.pub.bind(pub_endpoint)
+        self.heartbeat_interval = heartbeat_interval
+        self.agents: dict[str, dict[str, Any]] = {}
+        self.counters = {"requests": 0, "writes": 0, "events_published": 0, "errors": 0}
+        self.running = True
+        self._seq: int | None = None
+
+    # ------------------------------------------------------------ loop
+    def serve_forever(self) -> None:
+        next_heartbeat = 0.0
+        while self.running:
+            if self.rpc.poll(200, zmq.POLLIN):
+                self._serve_one()
+            now = time.monotonic()
+            if now >= next_heartbeat:
+                self._heartbeat()
+                next_heartbeat = now + self.heartbeat_interval
+
+    def close(self) -> None:
+        self.rpc.close()
+        self.pub.close()
+
+    def _serve_one(self) -> None:
+        frames = self.rpc.recv_multipart()
+        identity, body = frames[0], frames[-1]
+        try:
+            request = decode(body)
+            if not isinstance(request, dict):
+                raise ValueError("request is not an object")
+        except ValueError:
+            self._reply(identity, {"ok": False, "status": 400, "error": "bad_request",
+                                   "message": "request is not valid JSON", "field": None})
+            return
+        if request.get("expires_at") and time.time() > float(request["expires_at"]):
+            # The client gave up and reported 503; applying it now would surprise it.
+            log.warning("dropped expired request op=%s resource=%s", request.get("op"),
+                        request.get("resource"))
+            return
+        self.counters["requests"] += 1
+        self._reply(identity, self.handle(request))
+
+    def _reply(self, identity: bytes, reply: dict[str, Any]) -> None:
+        self.rpc.send_multipart([identity, b"", encode(reply)])
+
+    # ------------------------------------------------------------ requests
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        op, resource = request.get("op"), request.get("resource")
+        try:
+            if op in READ_OPS:
+                return {"ok": True, "result": getattr(self, f"_op_{op}")(request)}
+            fn = HANDLERS.get((str(op), str(resource)))
+            if fn is None:
+                raise ApiError(400, f"unknown operation {op} on {resource}")
+            return {"ok": True, "result": self._write(fn, request)}
+        except ApiError as exc:
+            return {"ok": False, "status": exc.status, **exc.to_dict()}
+        except OperationalError as exc:
+            log.error("database unavailable: %s", exc.orig)
+            self._seq = None
+            return {"ok": False, "status": 503, "error": "unavailable",
+                    "message": "database unavailable", "field": None}
+        except IntegrityError as exc:
+            return {"ok": False, "status": 409, "error": "conflict",
+                    "message": f"conflicts with an existing row: {exc.orig}", "field": None}
+        except Exception:
+            self.counters["errors"] += 1
+            log.exception("internal error op=%s resource=%s", op, resource)
+            return {"ok": False, "status": 500, "error": "internal",
+                    "message": "internal error in vnmgr", "field": None}
+
+    def _write(self, fn: Any, request: dict[str, Any]) -> Any:
+        with self.sessions() as session, session.begin():
+            tx = Tx(session)
+            result = fn(tx, request.get("uuid"), Params(request.get("params")))
+            changes = tx.changes.changes()
+            event = m.Event(payload=json.dumps(changes))
+            session.add(event)
+            session.flush()
+            seq = event.seq
+        # Published only once committed: an agent's snapshot can never be older than an
+        # event it has already seen.
+        self._seq = seq
+        self.counters["writes"] += 1
+        self._publish({"seq": seq, "changes": changes})
+        return result
+
+    def _publish(self, event: dict[str, Any]) -> None:
+        data = encode(event)
+        self.pub.send_multipart([GLOBAL_TOPIC, data])
+        for node in self._nodes_touched(event.get("changes", [])):
+            self.pub.send_multipart([node_topic(node), data])
+        self.counters["events_published"] += 1
+
+    @staticmethod
+    def _nodes_touched(changes: list[dict[str, Any]]) -> set[str]:
+        return {c["data"]["node_id"] for c in changes
+                if c["resource"] == "datapaths" and c.get("data")}
+
+    def _heartbeat(self) -> None:
+        try:
+            seq = self.current_seq()
+        except OperationalError:
+            return
+        self.pub.send_multipart([GLOBAL_TOPIC, encode({"heartbeat": True, "seq": seq})])
+
+    def current_seq(self) -> int:
+        if self._seq is None:
+            with self.sessions() as session:
+                self._seq = session.scalar(select(func.max(m.Event.seq))) or 0
+        return self._seq
+
+    # ------------------------------------------------------------ read ops
+    def _op_snapshot(self, _request: dict[str, Any]) -> dict[str, Any]:
+        with self.sessions() as session, session.begin():
+            seq = session.scalar(select(func.max(m.Event.seq))) or 0
+            return {"seq": seq, "model": snapshot_model(session)}
+
+    def _op_health(self, _request: dict[str, Any]) -> dict[str, Any]:
+        with self.sessions() as session:
+            session.execute(text("SELECT 1"))
+        return {"seq": self.current_seq(), "database": "ok"}
+
+    def _op_agent_status(self, request: dict[str, Any]) -> dict[str, Any]:
+        status = dict(request.get("params") or {})
+        node = str(status.get("node_id", ""))
+        if not node:
+            raise ApiError(422, "node_id is required", "node_id")
+        status["reported_at"] = time.time()
+        self.agents[node] = status
+        return {"seq": self.current_seq()}
+
+    def _op_agents(self, _request: dict[str, Any]) -> dict[str, Any]:
+        seq = self.current_seq()
+        return {"seq": seq, "agents": {
+            node: {**status, "lag": max(0, seq - int(status.get("seq", 0))),
+                   "age": time.time() - status["reported_at"]}
+            for node, status in self.agents.items()}}
