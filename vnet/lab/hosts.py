@@ -402,8 +402,8 @@ def cleanup_orphans(base_dir: Path = BASE_DIR) -> list[str]:
         return removed
     for directory in base_dir.iterdir():
         owner = read_pidfile(directory / "owner.pid")
-        if owner and start_time(owner[0]) == owner[1]:
-            continue  # its test run is still alive
-        if owner or not any(directory.iterdir()):
+        # Only labs whose recorded owner is gone: a directory without owner.pid may be
+        # one that another run is creating right now.
+        if owner and start_time(owner[0]) != owner[1]:
             removed += cleanup_stale(f"{directory.name}-", base_dir)
     return removed

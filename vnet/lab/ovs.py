@@ -212,7 +212,8 @@ class OvsInstance:
             self.vsctl("del-controller", bridge)
 
     def controller_connected(self, bridge: str) -> bool:
-        """True when any controller of `bridge` has an established connection."""
+        """True when any controller of `bridge` has an established connection.
+        vswitchd updates this status in OVSDB lazily: expect it seconds late."""
         uuids = self.vsctl("get", "bridge", bridge, "controller", check=False).strip("[] \n")
         return any(
             self.vsctl("get", "controller", uuid.strip(), "is_connected", check=False).strip()

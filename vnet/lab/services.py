@@ -61,20 +61,22 @@ def find_program(name: str) -> str:
     return found
 
 
-def tcp_listening(pid: int, port: int) -> bool:
-    """Whether anything in `pid`'s network namespace listens on TCP `port`.
+TCP_ESTABLISHED, TCP_LISTEN = "01", "0A"
+
+
+def tcp_sockets(pid: int, port: int, state: str = TCP_LISTEN) -> int:
+    """How many TCP sockets in `pid`'s network namespace have local `port` and `state`.
     /proc/<pid>/net/tcp shows that namespace's sockets, no `ip netns exec` needed."""
+    count = 0
     for table in ("tcp", "tcp6"):
         try:
             lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
         except OSError:
             continue
         for line in lines:
-            fields = line.split()
-            local, state = fields[1], fields[3]
-            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                return True
-    return False
+            local, st = line.split()[1], line.split()[3]
+            count += st == state and int(local.rsplit(":", 1)[1], 16) == port
+    return count
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
@@ -193,14 +195,15 @@ class Services:
     def __init__(
         self,
         lab: Lab,
-        database_url: str,
+        database_url: str | None = None,
         *,
         extra_env: Mapping[str, str] | None = None,
         ready_timeout: float = 30.0,
     ):
         self.lab = lab
-        self.database_url = database_url
         self.run_dir = lab.dir / "svc"
+        # Without a URL the services share an SQLite file in the lab directory.
+        self.database_url = database_url or f"sqlite:///{self.run_dir / 'vnet.sqlite3'}"
         zmq_dir = self.run_dir / "zmq"
         zmq_dir.mkdir(parents=True, exist_ok=True)
         self.rpc_endpoint = f"ipc://{zmq_dir}/rpc.sock"
@@ -238,14 +241,18 @@ class Services:
         return handle
 
     def start_vnmgr(self, **env: str) -> ServiceHandle:
-        """Ready when its request socket exists (vnmgr binds it once it serves)."""
+        """Ready when its request socket exists (vnmgr binds it once it serves).
+        Call again after kill9()/stop() to restart it with the same endpoints."""
         environment = {
             **self.common_env("vnmgr"),
             "VNET_VNMGR_METRICS_PORT": str(free_tcp_port()),
             **env,
         }
-        handle = self._start("vnmgr", "vnmgr", environment)
         rpc_path = Path(environment["VNET_MESSAGING_RPC_ENDPOINT"].removeprefix("ipc://"))
+        if not any(h.name == "vnmgr" and h.alive() for h in self.handles):
+            # A killed vnmgr leaves its socket file; it must not pass for readiness.
+            rpc_path.unlink(missing_ok=True)
+        handle = self._start("vnmgr", "vnmgr", environment)
         handle.wait_ready(rpc_path.exists, self.ready_timeout, f"{rpc_path} to appear")
         return handle
 
@@ -289,14 +296,20 @@ class Services:
         }
         handle = self._start(f"vna-{hv.name}", "vna", environment, netns=hv.netns)
         handle.wait_ready(
-            lambda: tcp_listening(handle.pid, of_port),
+            lambda: tcp_sockets(handle.pid, of_port) > 0,
             self.ready_timeout,
             f"OpenFlow listener on port {of_port} in {hv.netns.name}",
         )
         if set_controller:
             hv.set_controller(f"tcp:127.0.0.1:{of_port}")
         if set_controller and wait_connected:
-            hv.wait_controller_connected(self.ready_timeout)
+            # The switch's connection, seen from the vna side: OVSDB's
+            # Controller.is_connected would say the same only seconds later.
+            handle.wait_ready(
+                lambda: tcp_sockets(handle.pid, of_port, TCP_ESTABLISHED) > 0,
+                self.ready_timeout,
+                f"{hv.bridge} of {hv.name} to connect",
+            )
         return handle
 
     def stop_all(self) -> None:
