@@ -118,7 +118,9 @@ else
         log "python packages up to date (packaging files unchanged)"
     else
         log "pip install -e '.[test]' into $VENV"
-        "$VENV/bin/pip" install -q -e "$REPO[test]"
+        # compat mode puts the checkout itself on sys.path: packages added later import
+        # without reinstalling.
+        "$VENV/bin/pip" install -q -e "$REPO[test]" --config-settings editable_mode=compat
         echo "$HASH" >"$STAMP"
     fi
 fi

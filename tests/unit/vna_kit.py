@@ -1,0 +1,159 @@
+"""Helpers for the vna unit tests: build model slices, run agents, make packets."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import itertools
+from typing import Any
+
+from vna.desired import DesiredState
+from vna.dirty import dirty_for_ports, dirty_owners
+from vna.flows import Flow
+from vna.flowsim import Outcome, Pipeline
+from vna.modelstore import ModelStore
+from vna.view import RESOURCES, LocalBinding, View
+
+TUNNEL_PORT = 100
+
+
+class ModelBuilder:
+    """Builds a model slice in the shape vnmgr sends (docs/model-slice.md)."""
+
+    def __init__(self) -> None:
+        self.model: dict[str, dict[str, dict[str, Any]]] = {r: {} for r in RESOURCES}
+        self._ids = itertools.count(1)
+        self._macs = itertools.count(1)
+        self._segments = itertools.count(1000)
+
+    def snapshot(self) -> dict[str, dict[str, dict[str, Any]]]:
+        return copy.deepcopy(self.model)
+
+    def add(self, resource: str, uuid: str, **fields: Any) -> str:
+        self.model[resource][uuid] = {"uuid": uuid, "id": next(self._ids), **fields}
+        return uuid
+
+    def delete(self, resource: str, uuid: str) -> None:
+        del self.model[resource][uuid]
+
+    def next_mac(self, prefix: str = "52:54:00") -> str:
+        n = next(self._macs)
+        return f"{prefix}:{n >> 16 & 0xFF:02x}:{n >> 8 & 0xFF:02x}:{n & 0xFF:02x}"
+
+    def datapath(self, name: str) -> str:
+        return self.add("datapaths", f"dp-{name}", display_name=name, dpid="0x1",
+                        node_id=name, is_connected=True)
+
+    def network(self, name: str, cidr: str, mode: str = "virtual") -> str:
+        net = ipaddress.IPv4Network(cidr)
+        return self.add("networks", f"nw-{name}", display_name=name,
+                        ipv4_network=str(net.network_address), ipv4_prefix=net.prefixlen,
+                        network_mode=mode, domain_name=None, segment_id=next(self._segments))
+
+    def interface(self, name: str, mode: str, dp: str | None, routing: bool = False) -> str:
+        return self.add("interfaces", f"if-{name}", display_name=name, mode=mode,
+                        owner_datapath_uuid=dp, port_name=name, enable_routing=routing)
+
+    def mac(self, iface: str, mac: str | None = None) -> str:
+        mac = mac or self.next_mac()
+        return self.add("mac_leases", f"ml-{iface}-{mac}", interface_uuid=iface, mac_address=mac)
+
+    def ip(self, iface: str, network: str, address: str, mac_lease: str | None = None) -> str:
+        return self.add("ip_leases", f"il-{iface}-{network}-{address}", interface_uuid=iface,
+                        network_uuid=network, mac_lease_uuid=mac_lease, ipv4_address=address)
+
+    def vif(self, name: str, dp: str, network: str, address: str, mac: str | None = None) -> str:
+        iface = self.interface(name, "vif", dp)
+        lease = self.mac(iface, mac)
+        self.ip(iface, network, address, lease)
+        return iface
+
+    def host(self, name: str, dp: str, network: str, address: str) -> str:
+        iface = self.interface(name, "host", dp)
+        self.ip(iface, network, address, self.mac(iface))
+        return iface
+
+    def mac_of(self, iface: str) -> str:
+        leases = [r for r in self.model["mac_leases"].values() if r["interface_uuid"] == iface]
+        return min(leases, key=lambda r: r["id"])["mac_address"]
+
+    def router(self, name: str, ports: list[tuple[str, str]]) -> str:
+        """A route_link with one simulated port per (network, gateway ip) and the
+        connected route for each network."""
+        link = self.add("route_links", f"rl-{name}", display_name=name,
+                        mac_address=self.next_mac("02:00:00"))
+        for network, gateway in ports:
+            self.port(link, network, gateway)
+        return link
+
+    def port(self, link: str, network: str, gateway: str) -> str:
+        name = f"{link}-{network}"
+        iface = self.interface(name, "simulated", None, routing=True)
+        self.ip(iface, network, gateway, self.mac(iface, self.next_mac("02:00:01")))
+        net = self.model["networks"][network]
+        self.route(link, iface, network, f"{net['ipv4_network']}/{net['ipv4_prefix']}")
+        return iface
+
+    def route(self, link: str, iface: str, network: str, cidr: str, **flags: bool) -> str:
+        net = ipaddress.IPv4Network(cidr)
+        return self.add("routes", f"rt-{link}-{network}-{net}", display_name=None,
+                        interface_uuid=iface, route_link_uuid=link, network_uuid=network,
+                        ipv4_network=str(net.network_address), ipv4_prefix=net.prefixlen,
+                        ingress=flags.get("ingress", True), egress=flags.get("egress", True))
+
+    def router_port(self, link: str, network: str) -> str:
+        return next(r["interface_uuid"] for r in self.model["routes"].values()
+                    if r["route_link_uuid"] == link and r["network_uuid"] == network)
+
+    def dpn(self, dp: str, network: str, iface: str | None = None,
+            mac: str | None = None) -> str:
+        return self.add("datapath_networks", f"dpn-{dp}-{network}", datapath_uuid=dp,
+                        network_uuid=network, broadcast_mac_address=mac or self.next_mac("0a:00:00"),
+                        interface_uuid=iface)
+
+
+class Agent:
+    """One datapath's pure core, driven the way the runtime drives it."""
+
+    def __init__(self, model: dict, binding: LocalBinding) -> None:
+        self.store = ModelStore()
+        self.store.load(model)
+        self.binding = binding
+        self.desired = DesiredState()
+        self.desired.rebuild(self.view())
+        self.last_dirty: set = set()
+
+    def view(self) -> View:
+        return View(self.store.model, self.binding)
+
+    def sync(self, model: dict) -> tuple[list[Flow], list[Flow]]:
+        old = self.view()
+        changes = self.store.load(model)
+        new = self.view()
+        self.last_dirty = dirty_owners(changes, old, new)
+        return self.desired.update(new, self.last_dirty)
+
+    def rebind(self, binding: LocalBinding) -> tuple[list[Flow], list[Flow]]:
+        old, self.binding = self.binding, binding
+        self.last_dirty = dirty_for_ports(old, binding, self.view())
+        return self.desired.update(self.view(), self.last_dirty)
+
+    def full(self) -> dict[int, Flow]:
+        fresh = DesiredState()
+        fresh.rebuild(self.view())
+        return fresh.flows()
+
+    def send(self, packet: dict) -> Outcome:
+        return Pipeline(self.desired.flows().values()).run(packet)
+
+
+def ip_packet(in_port: int, eth_src: str, eth_dst: str, ipv4_src: str, ipv4_dst: str,
+              ttl: int = 64, **extra: Any) -> dict:
+    return dict(in_port=in_port, eth_src=eth_src, eth_dst=eth_dst, eth_type=0x0800,
+                ipv4_src=ipv4_src, ipv4_dst=ipv4_dst, ip_proto=17, ip_ttl=ttl, **extra)
+
+
+def arp_request(in_port: int, sha: str, spa: str, tpa: str, **extra: Any) -> dict:
+    return dict(in_port=in_port, eth_src=sha, eth_dst="ff:ff:ff:ff:ff:ff", eth_type=0x0806,
+                arp_op=1, arp_sha=sha, arp_spa=spa, arp_tha="00:00:00:00:00:00", arp_tpa=tpa,
+                **extra)

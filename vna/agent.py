@@ -1,0 +1,237 @@
+"""The agent: turns the model slice and the bridge's ports into the switch's flows.
+
+Everything that changes state arrives as a message on one queue (vnmgr snapshot/events,
+OVSDB port changes, switch connect/disconnect) and is handled by one worker thread, so
+the desired-state computation never races with itself. Work per message is limited to
+what it touches: the feature owners named by vna.dirty, diffed in memory, and only the
+difference is sent to the switch.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vna.desired import DesiredState
+from vna.dirty import dirty_for_ports, dirty_owners
+from vna.modelstore import ModelStore
+from vna.ovsdb import OvsPort
+from vna.switch import SwitchConnection, SwitchError
+from vna.syncer import Syncer
+from vna.view import LocalBinding, View
+from vnet.errors import ApiError
+from vnet.messaging import RpcClient
+
+log = logging.getLogger("vna.agent")
+
+
+@dataclass
+class AgentStats:
+    events_applied: int = 0
+    snapshots_applied: int = 0
+    full_syncs: int = 0
+    last_sync_seconds: float = 0.0
+    applied_seq: int = 0
+    sync_failures: int = 0
+    started_at: float = field(default_factory=time.time)
+
+
+class Agent:
+    def __init__(self, node_id: str, transport: str, tunnel_port: str | None,
+                 rpc: RpcClient | None = None) -> None:
+        self.node_id = node_id
+        self.transport = transport
+        self.tunnel_port = tunnel_port
+        self.rpc = rpc
+        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.store = ModelStore()
+        self.desired = DesiredState()
+        self.syncer = Syncer()
+        self.stats = AgentStats()
+        self.ports: dict[str, OvsPort] = {}
+        self.connection: SwitchConnection | None = None
+        self.view: View | None = None
+        self.have_model = False
+        self.synced = threading.Event()  # set after each successful sync; tests and bench
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="agent", daemon=True)
+        self.on_synced: Callable[[], None] | None = None
+
+    # ------------------------------------------------------------ inputs (any thread)
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.queue.put(("stop", None))
+        self._thread.join(timeout=5)
+
+    def deliver(self, kind: str, seq: int, payload: Any) -> None:
+        self.queue.put((kind, (seq, payload)))
+
+    def on_ports(self, ports: dict[str, OvsPort]) -> None:
+        self.queue.put(("ports", ports))
+
+    def switch_connected(self, connection: SwitchConnection) -> None:
+        self.queue.put(("connected", connection))
+
+    def switch_disconnected(self, connection: SwitchConnection) -> None:
+        self.queue.put(("disconnected", connection))
+
+    def status(self) -> dict[str, Any]:
+        return {"node_id": self.node_id, "connected": self.connection is not None,
+                "dpid": f"0x{self.connection.dpid:016x}" if self.connection else None,
+                "datapath_uuid": self._datapath_uuid(), "flows": len(self.desired.flows()),
+                "applied_seq": self.stats.applied_seq}
+
+    # ------------------------------------------------------------ worker
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            kind, payload = self.queue.get()
+            if kind == "stop":
+                return
+            try:
+                getattr(self, f"_on_{kind}")(payload)
+            except SwitchError as exc:
+                # The switch rejected or missed a change: its table is now unknown to
+                # us, so the next step is a full diff against what it really holds.
+                self.stats.sync_failures += 1
+                log.error("sync failed (%s); full resync", exc)
+                self._full_sync()
+            except Exception:
+                log.exception("agent failed handling %s", kind)
+
+    def _on_snapshot(self, payload: tuple[int, dict]) -> None:
+        seq, model = payload
+        self.store.load(model)
+        self.have_model = True
+        self.stats.snapshots_applied += 1
+        self.stats.applied_seq = seq
+        self._rebuild()
+        self._full_sync()
+
+    def _on_changes(self, payload: tuple[int, list]) -> None:
+        seq, changes = payload
+        old_view = self.view
+        applied = self.store.apply(changes)
+        self.stats.events_applied += 1
+        self.stats.applied_seq = seq
+        if old_view is None or self.connection is None:
+            self._rebuild()
+            return
+        new_view = self._make_view()
+        if new_view is None:
+            self._rebuild()
+            self._full_sync()
+            return
+        dirty = dirty_owners(applied, old_view, new_view)
+        dirty |= dirty_for_ports(old_view.binding, new_view.binding, new_view)
+        self._apply(new_view, dirty)
+
+    def _on_ports(self, ports: dict[str, OvsPort]) -> None:
+        self.ports = ports
+        old_view = self.view
+        new_view = self._make_view()
+        if old_view is None or new_view is None or self.connection is None:
+            self._rebuild()
+            return
+        self._apply(new_view, dirty_for_ports(old_view.binding, new_view.binding, new_view))
+
+    def _on_connected(self, connection: SwitchConnection) -> None:
+        self.connection = connection
+        self._rebuild()
+        self._full_sync()
+        self._report_connected(True)
+
+    def _on_disconnected(self, connection: SwitchConnection) -> None:
+        if self.connection is connection:
+            self.connection = None
+            self._report_connected(False)
+
+    # ------------------------------------------------------------ computation
+    def _datapath_uuid(self) -> str | None:
+        if self.connection is None or not self.have_model:
+            return None
+        dpid = f"0x{self.connection.dpid:016x}"
+        return next((uuid for uuid, dp in self.store.model["datapaths"].items()
+                     if dp["dpid"] == dpid), None)
+
+    def _binding(self, datapath_uuid: str) -> LocalBinding:
+        """Which model interface each bridge port is: by iface-id, else by port_name."""
+        by_iface_id = {p.iface_id: p.ofport for p in self.ports.values() if p.iface_id}
+        bound: dict[str, int] = {}
+        for uuid, interface in self.store.model["interfaces"].items():
+            if interface.get("owner_datapath_uuid") != datapath_uuid:
+                continue
+            ofport = by_iface_id.get(uuid)
+            if ofport is None and interface.get("port_name") in self.ports:
+                ofport = self.ports[interface["port_name"]].ofport
+            if ofport is not None:
+                bound[uuid] = ofport
+        tunnel = self.ports.get(self.tunnel_port) if self.tunnel_port else None
+        return LocalBinding(datapath_uuid=datapath_uuid, transport=self.transport, ports=bound,
+                            tunnel_ofport=tunnel.ofport if tunnel else None)
+
+    def _make_view(self) -> View | None:
+        datapath_uuid = self._datapath_uuid()
+        if datapath_uuid is None:
+            return None
+        return View(self.store.model, self._binding(datapath_uuid))
+
+    def _rebuild(self) -> None:
+        self.view = self._make_view()
+        if self.view is None:
+            if self.connection is not None and self.have_model:
+                log.warning("switch %016x is not a datapath of the model: no flows",
+                            self.connection.dpid)
+            self.desired = DesiredState()
+            return
+        self.desired = DesiredState()
+        self.desired.rebuild(self.view)
+
+    def _apply(self, view: View, dirty: set) -> None:
+        self.view = view
+        if not dirty:
+            return
+        added, removed = self.desired.update(view, dirty)
+        if self.connection is not None and (added or removed):
+            stats = self.syncer.apply(self.connection, added, removed)
+            self.stats.last_sync_seconds = stats.seconds
+        self._synced()
+
+    def _full_sync(self) -> None:
+        if self.connection is None or not self.have_model:
+            return
+        try:
+            stats = self.syncer.full_sync(self.connection, self.desired.flows())
+        except SwitchError as exc:
+            self.stats.sync_failures += 1
+            log.error("full sync failed: %s", exc)
+            return
+        self.stats.full_syncs += 1
+        self.stats.last_sync_seconds = stats.seconds
+        self._synced()
+
+    def _synced(self) -> None:
+        self.synced.set()
+        if self.on_synced:
+            self.on_synced()
+
+    def _report_connected(self, connected: bool) -> None:
+        datapath_uuid = self._datapath_uuid()
+        if self.rpc is None or datapath_uuid is None:
+            return
+        threading.Thread(target=self._send_connected, args=(datapath_uuid, connected),
+                         daemon=True).start()
+
+    def _send_connected(self, datapath_uuid: str, connected: bool) -> None:
+        try:
+            self.rpc.call("update", "datapaths", datapath_uuid,
+                          {"is_connected": "true" if connected else "false"}, timeout_ms=3000)
+        except ApiError as exc:
+            log.warning("could not report is_connected=%s: %s", connected, exc.message)

@@ -1,0 +1,75 @@
+"""`vna`: the edge agent for one Open vSwitch bridge."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from vnet.messaging import RpcClient
+from vnet.metrics import serve as serve_metrics
+from vnet.runtime import common_arguments, on_sigterm, start_service
+
+log = logging.getLogger("vna")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vna", description="wakame-vnet edge agent")
+    common_arguments(parser)
+    args = parser.parse_args(argv)
+    config = start_service("vna", args)
+
+    # os-ken reads its own options at import time; import it only once logging is set.
+    from os_ken import cfg
+    from os_ken.base.app_manager import AppManager
+
+    from vna.agent import Agent
+    from vna.metrics import collect
+    from vna.ovsdb import BridgeSettings, OvsdbWatcher
+    from vna.switch import VnaOpenFlowApp
+    from vna.vnmgr_link import VnmgrLink
+
+    transport = config.get("vna", "transport", "tunnel")
+    if transport not in ("tunnel", "mac2mac"):
+        parser.error(f"[vna] transport must be tunnel or mac2mac, not {transport!r}")
+    node_id = config.get("vna", "node_id")
+    of_host, of_port = config.get("vna", "of_host", "127.0.0.1"), config.get_int("vna", "of_port")
+    tunnel_port = config.get("vna", "tunnel_port", "vnet-vxlan") if transport == "tunnel" else None
+    rpc = RpcClient(config.get("messaging", "rpc_endpoint"),
+                    config.get_int("messaging", "rpc_timeout_ms", 5000))
+
+    agent = Agent(node_id, transport, tunnel_port, rpc)
+    link = VnmgrLink(rpc, config.get("messaging", "pub_endpoint"), agent.deliver, agent.status)
+    settings = BridgeSettings(bridge=config.get("vna", "bridge", "br-int"),
+                              controller=f"tcp:{of_host}:{of_port}",
+                              datapath_type=config.get("vna", "datapath_type", ""),
+                              tunnel_port=tunnel_port)
+    ovsdb = OvsdbWatcher(config.get("vna", "ovsdb"), settings, agent.on_ports)
+    VnaOpenFlowApp.listener = agent
+
+    metrics = serve_metrics(config.get("vna", "metrics_host", "127.0.0.1"),
+                            config.get("vna", "metrics_port", ""),
+                            lambda: collect(agent, link, VnaOpenFlowApp.packet_ins))
+
+    def stop() -> None:
+        # Flows stay installed (fail_mode=secure): traffic keeps flowing while we are away.
+        log.info("vna stopping; installed flows are left in place")
+        link.stop()
+        ovsdb.stop()
+        agent.stop()
+        if metrics is not None:
+            metrics.shutdown()
+        logging.shutdown()
+        os._exit(0)
+
+    on_sigterm(stop)
+    cfg.CONF(args=[], project="os_ken")
+    cfg.CONF.ofp_listen_host = of_host
+    cfg.CONF.ofp_tcp_listen_port = of_port
+    agent.start()
+    link.start()
+    ovsdb.start()
+    log.info("vna %s: bridge %s, OpenFlow on %s:%d, transport %s", node_id, settings.bridge,
+             of_host, of_port, transport)
+    AppManager.run_apps(["vna.switch"])
+    return 0

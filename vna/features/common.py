@@ -1,0 +1,61 @@
+"""Small helpers shared by feature modules: which interfaces a feature applies to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vna.view import Address, View
+
+
+@dataclass(frozen=True)
+class LocalVif:
+    """A vif attached to this bridge: its ofport and, per MAC, the one network that MAC
+    is classified into with the addresses it may use there."""
+
+    interface_id: int
+    ofport: int
+    macs: dict[str, tuple[str, list[str]]]  # mac -> (network uuid, ipv4 addresses)
+
+
+def is_vif(view: View, interface_uuid: str) -> bool:
+    iface = view.interface(interface_uuid)
+    return iface is not None and iface.get("mode") == "vif"
+
+
+def interface_id(view: View, interface_uuid: str) -> int:
+    return int(view.interface(interface_uuid)["id"])
+
+
+def local_vif(view: View, interface_uuid: str) -> LocalVif | None:
+    if not is_vif(view, interface_uuid):
+        return None
+    port = view.ofport(interface_uuid)
+    if port is None:
+        return None
+    macs: dict[str, tuple[str, list[str]]] = {}
+    # A MAC is classified into exactly one network; if leases put it on several, the
+    # lowest network id wins and the others' addresses are not usable from that MAC.
+    by_network_id = sorted(
+        view.addresses_of(interface_uuid), key=lambda a: (view.network_id(a.network_uuid), a.ipv4)
+    )
+    for addr in by_network_id:
+        network, ips = macs.setdefault(addr.mac, (addr.network_uuid, []))
+        if network == addr.network_uuid and addr.ipv4 not in ips:
+            ips.append(addr.ipv4)
+    return LocalVif(interface_id(view, interface_uuid), port, macs)
+
+
+def vif_addresses(view: View, interface_uuid: str, virtual_only: bool = True) -> list[Address]:
+    """Addresses of a vif (local or remote), optionally only on virtual networks."""
+    if not is_vif(view, interface_uuid):
+        return []
+    return [
+        a
+        for a in view.addresses_of(interface_uuid)
+        if not virtual_only or view.is_virtual(a.network_uuid)
+    ]
+
+
+def mac_on_networks(addresses: list[Address]) -> list[tuple[str, str]]:
+    """Distinct (network uuid, mac) pairs, in a stable order."""
+    return sorted({(a.network_uuid, a.mac) for a in addresses})

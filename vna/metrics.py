@@ -1,0 +1,32 @@
+"""The vna's Prometheus samples."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from vna.pipeline import Table
+from vnet.metrics import Sample
+
+if TYPE_CHECKING:
+    from vna.agent import Agent
+    from vna.vnmgr_link import VnmgrLink
+
+
+def collect(agent: Agent, link: VnmgrLink, packet_ins: Counter[str]) -> Iterable[Sample]:
+    node = {"node_id": agent.node_id}
+    yield "vnet_vna_datapath_connected", node, 1.0 if agent.connection else 0.0
+    yield "vnet_vna_events_received_total", node, link.events_received
+    yield "vnet_vna_events_applied_total", node, agent.stats.events_applied
+    yield "vnet_vna_resyncs_total", node, link.resyncs
+    yield "vnet_vna_applied_seq", node, agent.stats.applied_seq
+    yield "vnet_vna_full_syncs_total", node, agent.stats.full_syncs
+    yield "vnet_vna_sync_failures_total", node, agent.stats.sync_failures
+    yield "vnet_vna_sync_duration_seconds", node, agent.stats.last_sync_seconds
+    yield "vnet_vna_flow_mods_sent_total", node, agent.syncer.flow_mods_sent
+    per_table: Counter[int] = Counter(flow.table for flow in agent.desired.flows().values())
+    for table in Table:
+        yield "vnet_vna_flows", {**node, "table": table.name.lower()}, per_table.get(table, 0)
+    for reason, count in packet_ins.items():
+        yield "vnet_vna_packet_ins_total", {**node, "reason": reason}, count

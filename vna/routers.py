@@ -1,0 +1,223 @@
+"""Router topology and path resolution for the distributed router.
+
+A router is a route_link.  Its ports are the simulated, enable_routing interfaces its
+routes name; a port's MAC/IP is the gateway on that port's network.  Routes are
+(prefix -> out network); `ingress` lets a network's traffic enter the router through
+that port, `egress` lets a route send traffic out.
+
+Paths are resolved here, in the controller, so the switch routes a packet across a
+chain of routers in one table pass.  Decisions depend only on "which prefixes contain
+the destination", so paths are computed per *breakpoint prefix*: every route prefix
+and attached subnet of the routers' connected component.  For a destination in Q
+(and in no more specific breakpoint) a prefix X contains it iff X contains Q, so one
+resolution per Q is exact.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from vna.pipeline import MAX_ROUTER_HOPS
+from vna.view import View
+
+Prefix = ipaddress.IPv4Network
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Port:
+    route_link_uuid: str
+    interface_uuid: str
+    network_uuid: str
+    mac: str
+    ipv4: str | None
+    ingress: bool
+
+
+@dataclass(frozen=True)
+class RouteEntry:
+    route_id: int
+    prefix: Prefix
+    out_network: str
+
+
+@dataclass
+class Router:
+    uuid: str
+    id: int
+    ports: dict[str, Port] = field(default_factory=dict)  # network uuid -> port
+    routes: list[RouteEntry] = field(default_factory=list)  # egress routes only
+
+    def lpm(self, q: Prefix) -> RouteEntry | None:
+        best = None
+        for route in self.routes:
+            if q.subnet_of(route.prefix) and (
+                best is None
+                or (route.prefix.prefixlen, -route.route_id)
+                > (best.prefix.prefixlen, -best.route_id)
+            ):
+                best = route
+        return best
+
+
+@dataclass(frozen=True)
+class Path:
+    network_uuid: str  # where the packet is delivered
+    src_mac: str  # MAC of the last router's port on that network
+    hops: int  # routers crossed = TTL decrements
+
+
+def prefix(network: str, plen: int) -> Prefix:
+    return ipaddress.IPv4Network(f"{network}/{plen}", strict=False)
+
+
+class Topology:
+    def __init__(self, view: View) -> None:
+        self.view = view
+        self.routers: dict[str, Router] = {}
+        self.attached: dict[str, list[str]] = defaultdict(list)  # network -> routers
+        for link_uuid in view.uuids("route_links"):
+            router = self._build(link_uuid)
+            self.routers[link_uuid] = router
+            for net in router.ports:
+                self.attached[net].append(link_uuid)
+        for links in self.attached.values():
+            links.sort(key=lambda u: self.routers[u].id)
+        self._component = self._components()
+
+    def _build(self, link_uuid: str) -> Router:
+        view = self.view
+        router = Router(link_uuid, int(view.row("route_links", link_uuid)["id"]))
+        routes = sorted(view.routes_of_link(link_uuid), key=lambda r: r["id"])
+        for route in routes:
+            net = route["network_uuid"]
+            iface = view.interface(route["interface_uuid"])
+            mac = view.mac_of(route["interface_uuid"])
+            if (
+                iface is None
+                or iface.get("mode") != "simulated"
+                or not iface.get("enable_routing")
+                or mac is None
+                or not view.is_virtual(net)
+            ):
+                continue
+            old = router.ports.get(net)
+            ingress = bool(route.get("ingress", True)) or (old is not None and old.ingress)
+            if old is None or old.interface_uuid == iface["uuid"]:
+                ip = next(
+                    (a.ipv4 for a in view.addresses_of(iface["uuid"]) if a.network_uuid == net),
+                    None,
+                )
+                router.ports[net] = Port(link_uuid, iface["uuid"], net, mac, ip, ingress)
+        for route in routes:
+            if route.get("egress", True) and route["network_uuid"] in router.ports:
+                p = prefix(route["ipv4_network"], int(route["ipv4_prefix"]))
+                router.routes.append(RouteEntry(int(route["id"]), p, route["network_uuid"]))
+        return router
+
+    def _components(self) -> dict[str, frozenset[str]]:
+        # Routers sharing a network can hand packets to each other.
+        parent = {u: u for u in self.routers}
+
+        def find(u: str) -> str:
+            while parent[u] != u:
+                parent[u] = parent[parent[u]]
+                u = parent[u]
+            return u
+
+        for links in self.attached.values():
+            for other in links[1:]:
+                parent[find(other)] = find(links[0])
+        groups: dict[str, set[str]] = defaultdict(set)
+        for u in self.routers:
+            groups[find(u)].add(u)
+        return {u: frozenset(groups[find(u)]) for u in self.routers}
+
+    # --- queries --------------------------------------------------------------------
+    def component(self, link_uuid: str) -> frozenset[str]:
+        return self._component.get(link_uuid, frozenset())
+
+    def networks_of_component(self, links: frozenset[str]) -> set[str]:
+        return {net for u in links for net in self.routers[u].ports}
+
+    def breakpoints(self, links: frozenset[str]) -> list[Prefix]:
+        found: set[Prefix] = set()
+        for u in links:
+            found.update(r.prefix for r in self.routers[u].routes)
+        for net in self.networks_of_component(links):
+            found.add(self.subnet(net))
+        return sorted(found, key=lambda p: (p.prefixlen, int(p.network_address)))
+
+    def subnet(self, network_uuid: str) -> Prefix:
+        net = self.view.network(network_uuid)
+        return prefix(net["ipv4_network"], int(net["ipv4_prefix"]))
+
+    def next_router(self, network_uuid: str, q: Prefix, exclude: str | None) -> Router | None:
+        """The router on a network that takes a packet for q: longest route, then
+        lowest id.  Routes pointing back onto the same network do not count."""
+        best: tuple[tuple[int, int], Router] | None = None
+        for u in self.attached.get(network_uuid, []):
+            router = self.routers[u]
+            if u == exclude or not router.ports[network_uuid].ingress:
+                continue
+            route = router.lpm(q)
+            if route is None or route.out_network == network_uuid:
+                continue
+            rank = (route.prefix.prefixlen, -router.id)
+            if best is None or rank > best[0]:
+                best = (rank, router)
+        return best[1] if best else None
+
+    def resolve(self, router: Router, q: Prefix) -> Path | None:
+        """Where a packet for q that entered `router` ends up; None = drop."""
+        seen: set[str] = set()
+        hops = 0
+        while True:
+            route = router.lpm(q)
+            hops += 1
+            if route is None or hops > MAX_ROUTER_HOPS:
+                return None
+            out = route.out_network
+            port = router.ports[out]
+            if q.subnet_of(self.subnet(out)):
+                return Path(out, port.mac, hops)
+            seen.add(router.uuid)
+            nxt = self.next_router(out, q, exclude=router.uuid)
+            if nxt is None:
+                # No router goes further: deliver on `out`, NEXTHOP decides.
+                return Path(out, port.mac, hops)
+            if nxt.uuid in seen:
+                return None
+            router = nxt
+
+
+def topology(view: View) -> Topology:
+    if "routers" not in view.cache:
+        view.cache["routers"] = Topology(view)
+    return view.cache["routers"]
+
+
+def minimal_prefix_table(
+    prefixes: list[Prefix], outcome_of: Callable[[Prefix], T | None]
+) -> list[tuple[Prefix, T | None]]:
+    """The fewest longest-prefix-match entries implementing outcome_of over prefixes.
+
+    None means "drop", which is also what every table using this does on a miss, so an
+    entry is only emitted where its outcome differs from what the longest shorter
+    emitted prefix (or the miss) would do.  prefixes must be sorted shortest first.
+    """
+    emitted: list[tuple[Prefix, T | None]] = []
+    for q in prefixes:
+        outcome = outcome_of(q)
+        inherited = None
+        for p, value in reversed(emitted):
+            if q.subnet_of(p):
+                inherited = value
+                break
+        if outcome != inherited:
+            emitted.append((q, outcome))
+    return emitted

@@ -1,0 +1,193 @@
+"""The OpenFlow 1.3 side of the vna: an os-ken app and a blocking connection wrapper.
+
+os-ken delivers replies on its own event thread; the agent works on its own worker
+thread and must not block os-ken's. `SwitchConnection` bridges the two: the worker
+sends a request and waits on a per-xid waiter that the app's handlers complete.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import Counter
+from typing import Any, Protocol
+
+from os_ken.base import app_manager
+from os_ken.controller import ofp_event
+from os_ken.controller.handler import (
+    CONFIG_DISPATCHER,
+    DEAD_DISPATCHER,
+    MAIN_DISPATCHER,
+    set_ev_cls,
+)
+from os_ken.ofproto import ofproto_v1_3
+
+log = logging.getLogger("vna.switch")
+
+BOTH = [CONFIG_DISPATCHER, MAIN_DISPATCHER]
+
+
+class SwitchError(Exception):
+    pass
+
+
+class SwitchListener(Protocol):
+    def switch_connected(self, connection: SwitchConnection) -> None: ...
+    def switch_disconnected(self, connection: SwitchConnection) -> None: ...
+
+
+class _Waiter:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.replies: list[Any] = []
+        self.error: Any = None
+
+
+class SwitchConnection:
+    _bundle_ids = itertools.count(1)
+
+    def __init__(self, datapath: Any) -> None:
+        self.datapath = datapath
+        self.dpid: int = datapath.id
+        self.ofp = datapath.ofproto
+        self.parser = datapath.ofproto_parser
+        self._waiters: dict[int, _Waiter] = {}
+        self._lock = threading.Lock()
+        self.errors = 0
+        self.alive = True
+
+    # -------------------------------------------------------- plumbing
+    def _send(self, msg: Any) -> int:
+        with self._lock:
+            self.datapath.set_xid(msg)
+            # Waiter registered before sending: the reply may beat us back.
+            self._waiters.setdefault(msg.xid, _Waiter())
+        if not self.datapath.send_msg(msg):
+            raise SwitchError("switch connection closed")
+        return msg.xid
+
+    def _wait(self, xid: int, timeout: float) -> _Waiter:
+        waiter = self._waiters[xid]
+        try:
+            if not waiter.done.wait(timeout):
+                raise SwitchError(f"no reply from switch {self.dpid:016x} within {timeout}s")
+            if waiter.error is not None:
+                raise SwitchError(f"switch error: {waiter.error}")
+            return waiter
+        finally:
+            self._waiters.pop(xid, None)
+
+    def on_reply(self, msg: Any, final: bool = True) -> None:
+        waiter = self._waiters.get(msg.xid)
+        if waiter is None:
+            return
+        waiter.replies.append(msg)
+        if final:
+            waiter.done.set()
+
+    def on_error(self, msg: Any) -> None:
+        self.errors += 1
+        waiter = self._waiters.get(msg.xid)
+        description = f"type={msg.type} code={msg.code}"
+        log.error("OpenFlow error from %016x xid=%s %s", self.dpid, msg.xid, description)
+        if waiter is not None:
+            waiter.error = description
+            waiter.done.set()
+
+    # -------------------------------------------------------- requests
+    def barrier(self, timeout: float = 30.0) -> None:
+        self._wait(self._send(self.parser.OFPBarrierRequest(self.datapath)), timeout)
+
+    def dump_flows(self, timeout: float = 60.0) -> list[Any]:
+        request = self.parser.OFPFlowStatsRequest(self.datapath, 0, self.ofp.OFPTT_ALL,
+                                                  self.ofp.OFPP_ANY, self.ofp.OFPG_ANY,
+                                                  0, 0, self.parser.OFPMatch())
+        waiter = self._wait(self._send(request), timeout)
+        return [stat for reply in waiter.replies for stat in reply.body]
+
+    def send_bundle(self, messages: list[Any], timeout: float = 120.0) -> None:
+        """Apply messages atomically (ONF bundle extension for OF1.3), then barrier.
+
+        An error on any message aborts the whole bundle, so the switch is never left
+        half-way between two consistent flow tables.
+        """
+        if not messages:
+            return
+        ofp, parser, dp = self.ofp, self.parser, self.datapath
+        bundle_id = next(self._bundle_ids) & 0xFFFFFFFF
+        flags = ofp.ONF_BF_ATOMIC | ofp.ONF_BF_ORDERED
+        xids = [self._send(parser.ONFBundleCtrlMsg(dp, bundle_id, ofp.ONF_BCT_OPEN_REQUEST,
+                                                   flags, []))]
+        for message in messages:
+            xids.append(self._send(parser.ONFBundleAddMsg(dp, bundle_id, flags, message, [])))
+        commit = self._send(parser.ONFBundleCtrlMsg(dp, bundle_id, ofp.ONF_BCT_COMMIT_REQUEST,
+                                                    flags, []))
+        try:
+            self._wait(commit, timeout)
+        finally:
+            errors = [self._waiters.pop(x).error for x in xids
+                      if x in self._waiters and self._waiters[x].error]
+            for xid in xids:
+                self._waiters.pop(xid, None)
+        if errors:
+            raise SwitchError(f"bundle rejected: {errors[0]}")
+
+
+class VnaOpenFlowApp(app_manager.OSKenApp):
+    """Hands switch connections to the agent; every decision is the agent's."""
+
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+    listener: SwitchListener | None = None  # set before the app manager starts
+    # One app per vna process: class-level so metrics can read it without the instance.
+    packet_ins: Counter[str] = Counter()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connections: dict[int, SwitchConnection] = {}
+
+    def _connection(self, msg: Any) -> SwitchConnection | None:
+        return self.connections.get(msg.datapath.id)
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
+    def _state_change(self, ev: Any) -> None:
+        datapath = ev.datapath
+        if ev.state == MAIN_DISPATCHER and datapath.id is not None:
+            connection = SwitchConnection(datapath)
+            self.connections[datapath.id] = connection
+            log.info("switch %016x connected from %s", datapath.id, datapath.address)
+            if self.listener:
+                self.listener.switch_connected(connection)
+        elif ev.state == DEAD_DISPATCHER and datapath.id in self.connections:
+            connection = self.connections.pop(datapath.id)
+            connection.alive = False
+            log.warning("switch %016x disconnected", datapath.id)
+            if self.listener:
+                self.listener.switch_disconnected(connection)
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, BOTH)
+    def _barrier_reply(self, ev: Any) -> None:
+        if (connection := self._connection(ev.msg)) is not None:
+            connection.on_reply(ev.msg)
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, BOTH)
+    def _flow_stats_reply(self, ev: Any) -> None:
+        if (connection := self._connection(ev.msg)) is not None:
+            more = ev.msg.flags & ev.msg.datapath.ofproto.OFPMPF_REPLY_MORE
+            connection.on_reply(ev.msg, final=not more)
+
+    @set_ev_cls(ofp_event.EventONFBundleCtrlMsg, BOTH)
+    def _bundle_reply(self, ev: Any) -> None:
+        if (connection := self._connection(ev.msg)) is not None:
+            connection.on_reply(ev.msg)
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, BOTH)
+    def _error(self, ev: Any) -> None:
+        if (connection := self._connection(ev.msg)) is not None:
+            connection.on_error(ev.msg)
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _packet_in(self, ev: Any) -> None:
+        # The pipeline sends nothing to the controller at steady state; count what does.
+        reasons = {0: "no_match", 1: "action", 2: "invalid_ttl"}
+        self.packet_ins[reasons.get(ev.msg.reason, str(ev.msg.reason))] += 1

@@ -1,0 +1,201 @@
+"""Read-only indexes over one version of the model plus this agent's local binding.
+
+A View is built once per model version and never mutated; feature functions only
+ever read it.  Everything is indexed up front (O(model)) so each feature function
+costs O(its own objects).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Row = dict[str, Any]
+Model = Mapping[str, Mapping[str, Row]]
+
+RESOURCES = (
+    "datapaths",
+    "networks",
+    "interfaces",
+    "mac_leases",
+    "ip_leases",
+    "route_links",
+    "routes",
+    "datapath_networks",
+    "datapath_route_links",
+    "security_groups",
+    "interface_security_groups",
+)
+
+
+@dataclass(frozen=True)
+class LocalBinding:
+    """What only the agent knows: which bridge it is and which ofport each interface has."""
+
+    datapath_uuid: str
+    transport: Literal["tunnel", "mac2mac"] = "tunnel"
+    ports: Mapping[str, int] = field(default_factory=dict)  # interface uuid -> ofport
+    tunnel_ofport: int | None = None
+
+
+@dataclass(frozen=True)
+class Address:
+    """One IPv4 address an interface holds on a network, with the MAC that answers for it."""
+
+    interface_uuid: str
+    network_uuid: str
+    ipv4: str
+    mac: str
+
+
+def _by(rows: Mapping[str, Row], key: str) -> dict[Any, list[Row]]:
+    index: dict[Any, list[Row]] = defaultdict(list)
+    for row in rows.values():
+        index[row.get(key)].append(row)
+    for bucket in index.values():
+        bucket.sort(key=lambda r: r["id"])
+    return index
+
+
+class View:
+    def __init__(self, model: Model, binding: LocalBinding) -> None:
+        self.model = model
+        self.binding = binding
+        self._macs = _by(self._rows("mac_leases"), "interface_uuid")
+        self._ips = _by(self._rows("ip_leases"), "interface_uuid")
+        self._ips_by_network = _by(self._rows("ip_leases"), "network_uuid")
+        self._routes_by_link = _by(self._rows("routes"), "route_link_uuid")
+        self._routes_by_iface = _by(self._rows("routes"), "interface_uuid")
+        self._routes_by_network = _by(self._rows("routes"), "network_uuid")
+        self._hosted = _by(self._rows("interfaces"), "owner_datapath_uuid")
+        self._dpn: dict[tuple[str, str], Row] = {
+            (r["datapath_uuid"], r["network_uuid"]): r
+            for r in self._rows("datapath_networks").values()
+        }
+        self._dpn_by_iface = _by(self._rows("datapath_networks"), "interface_uuid")
+        # Derived structures other modules compute once per view (see vna.routers).
+        self.cache: dict[str, Any] = {}
+
+    def _rows(self, resource: str) -> Mapping[str, Row]:
+        return self.model.get(resource, {})
+
+    # --- plain rows -----------------------------------------------------------------
+    def row(self, resource: str, uuid: str | None) -> Row | None:
+        return self._rows(resource).get(uuid) if uuid is not None else None
+
+    def network(self, uuid: str | None) -> Row | None:
+        return self.row("networks", uuid)
+
+    def interface(self, uuid: str | None) -> Row | None:
+        return self.row("interfaces", uuid)
+
+    def uuids(self, resource: str) -> list[str]:
+        return list(self._rows(resource))
+
+    def is_virtual(self, network_uuid: str) -> bool:
+        net = self.network(network_uuid)
+        return net is not None and net.get("network_mode", "virtual") != "physical"
+
+    def network_id(self, network_uuid: str) -> int:
+        return int(self._rows("networks")[network_uuid]["id"])
+
+    # --- interfaces and their leases ------------------------------------------------
+    def mac_leases_of(self, interface_uuid: str) -> list[Row]:
+        return self._macs.get(interface_uuid, [])
+
+    def ip_leases_of(self, interface_uuid: str) -> list[Row]:
+        return self._ips.get(interface_uuid, [])
+
+    def mac_of(self, interface_uuid: str) -> str | None:
+        """Primary MAC: the oldest MAC lease."""
+        leases = self.mac_leases_of(interface_uuid)
+        return leases[0]["mac_address"].lower() if leases else None
+
+    def addresses_of(self, interface_uuid: str) -> list[Address]:
+        """IPv4 addresses of an interface on existing networks.  A lease without
+        mac_lease_uuid is answered by the interface's primary MAC."""
+        out = []
+        for lease in self.ip_leases_of(interface_uuid):
+            if self.network(lease["network_uuid"]) is None:
+                continue
+            mac_row = self.row("mac_leases", lease.get("mac_lease_uuid"))
+            mac = mac_row["mac_address"].lower() if mac_row else self.mac_of(interface_uuid)
+            if mac is not None:
+                net = lease["network_uuid"]
+                out.append(Address(interface_uuid, net, lease["ipv4_address"], mac))
+        return out
+
+    def networks_of(self, interface_uuid: str) -> set[str]:
+        return {lease["network_uuid"] for lease in self.ip_leases_of(interface_uuid)}
+
+    def interfaces_on_network(self, network_uuid: str) -> set[str]:
+        return {lease["interface_uuid"] for lease in self._ips_by_network.get(network_uuid, [])}
+
+    def hosted_on(self, datapath_uuid: str) -> list[str]:
+        return [r["uuid"] for r in self._hosted.get(datapath_uuid, [])]
+
+    def host_datapath(self, interface_uuid: str) -> str | None:
+        iface = self.interface(interface_uuid)
+        return iface.get("owner_datapath_uuid") if iface else None
+
+    def is_local(self, interface_uuid: str) -> bool:
+        return self.host_datapath(interface_uuid) == self.binding.datapath_uuid
+
+    def ofport(self, interface_uuid: str | None) -> int | None:
+        """This bridge's ofport of a local interface; None when not (yet) attached."""
+        if interface_uuid is None or not self.is_local(interface_uuid):
+            return None
+        return self.binding.ports.get(interface_uuid)
+
+    # --- datapaths and the underlay -------------------------------------------------
+    def host_interfaces(self, datapath_uuid: str) -> list[str]:
+        return [r["uuid"] for r in self._hosted.get(datapath_uuid, []) if r.get("mode") == "host"]
+
+    def underlay_ip(self, datapath_uuid: str) -> str | None:
+        """Tunnel endpoint of a datapath: the first IPv4 lease of its host interfaces."""
+        for iface in self.host_interfaces(datapath_uuid):
+            for lease in self.ip_leases_of(iface):
+                return lease["ipv4_address"]
+        return None
+
+    def dpn(self, datapath_uuid: str | None, network_uuid: str) -> Row | None:
+        return self._dpn.get((datapath_uuid, network_uuid)) if datapath_uuid else None
+
+    def my_dpn(self, network_uuid: str) -> Row | None:
+        return self.dpn(self.binding.datapath_uuid, network_uuid)
+
+    def dpns_using_interface(self, interface_uuid: str) -> list[Row]:
+        return self._dpn_by_iface.get(interface_uuid, [])
+
+    def dpn_networks(self, datapath_uuid: str) -> list[str]:
+        return [n for (dp, n) in self._dpn if dp == datapath_uuid]
+
+    def underlay_port(self, network_uuid: str) -> int | None:
+        """Where this datapath sends/receives mac2mac and physical traffic of a network:
+        the datapath_network's host interface, else our first attached host interface."""
+        dpn = self.my_dpn(network_uuid)
+        if dpn is not None and dpn.get("interface_uuid"):
+            return self.ofport(dpn["interface_uuid"])
+        for iface in self.host_interfaces(self.binding.datapath_uuid):
+            port = self.ofport(iface)
+            if port is not None:
+                return port
+        return None
+
+    def physical_port(self, network_uuid: str) -> int | None:
+        """The bridge port of a physical network: only an explicit datapath_network host
+        interface counts, a fallback would silently bridge unrelated segments."""
+        dpn = self.my_dpn(network_uuid)
+        return self.ofport(dpn.get("interface_uuid")) if dpn else None
+
+    # --- routers --------------------------------------------------------------------
+    def routes_of_link(self, route_link_uuid: str) -> list[Row]:
+        return self._routes_by_link.get(route_link_uuid, [])
+
+    def routes_of_interface(self, interface_uuid: str) -> list[Row]:
+        return self._routes_by_iface.get(interface_uuid, [])
+
+    def routes_on_network(self, network_uuid: str) -> list[Row]:
+        return self._routes_by_network.get(network_uuid, [])

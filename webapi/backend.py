@@ -1,0 +1,60 @@
+"""What the views need from outside the process: the database (reads) and vnmgr (writes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from vnet.config import Config
+from vnet.db import make_engine, make_sessionmaker
+from vnet.errors import ApiError
+from vnet.messaging import RpcClient
+from webapi.metrics import RequestMetrics
+
+
+@dataclass
+class Backend:
+    engine: Engine
+    sessions: sessionmaker
+    rpc_endpoint: str
+    rpc_timeout_ms: int
+    health_timeout_ms: int
+    metrics: RequestMetrics
+
+    @classmethod
+    def from_config(cls, config: Config) -> Backend:
+        engine = make_engine(config.database_url())
+        timeout = config.get_int("messaging", "rpc_timeout_ms", 5000)
+        return cls(engine, make_sessionmaker(engine), config.get("messaging", "rpc_endpoint"),
+                   timeout, config.get_int("webapi", "health_timeout_ms", min(timeout, 1000)),
+                   RequestMetrics())
+
+    def call(self, op: str, resource: str | None = None, uuid: str | None = None,
+             params: dict[str, Any] | None = None, timeout_ms: int | None = None) -> Any:
+        """One vnmgr request; a fresh client each time keeps threads from sharing sockets."""
+        try:
+            return RpcClient(self.rpc_endpoint, self.rpc_timeout_ms).call(
+                op, resource, uuid, params, timeout_ms=timeout_ms)
+        except ApiError as exc:
+            if exc.status >= 500:
+                self.metrics.vnmgr_failed()
+            raise
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session: rolled back at the end, so it never holds a write lock."""
+        with self.sessions() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+
+def backend() -> Backend:
+    return current_app.extensions["vnet"]

@@ -1,0 +1,174 @@
+"""The OpenAPI 3.1 document, generated from the resource table and the route list."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from vnet.errors import REASONS
+from vnet.ids import PREFIXES
+from webapi.resources import PAGE_DEFAULT, PAGE_MAX, RESOURCES, Field, Resource
+from webapi.routes import Route
+
+Schema = dict[str, Any]
+
+_RESPONSE_PATTERNS = {
+    "mac": r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$",
+    "ipv4": r"^\d{1,3}(\.\d{1,3}){3}$",
+    "dpid": r"^0x[0-9a-f]{16}$",
+}
+_TYPES = {"integer": "integer", "boolean": "boolean"}
+_RULE_VARIABLE = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
+
+
+def field_schema(field: Field, request: bool = False) -> Schema:
+    if field.kind == "object":
+        return dict(field.schema or {"type": "object"})
+    schema: Schema = {"type": _TYPES.get(field.kind, "string")}
+    if field.enum:
+        schema["enum"] = list(field.enum)
+    if field.kind == "datetime":
+        schema["format"] = "date-time"
+    if field.kind == "ref" and not request:
+        schema["pattern"] = f"^{PREFIXES[field.ref or '']}-[a-z0-9]{{1,255}}$"
+    if field.kind in _RESPONSE_PATTERNS and not request:
+        # Rows always carry the canonical form; requests may use others (AA-BB-..., 42).
+        schema["pattern"] = _RESPONSE_PATTERNS[field.kind]
+    if field.kind == "dpid" and request:
+        schema = {"type": ["string", "integer"]}
+    if field.description:
+        schema["description"] = field.description
+    if field.nullable and not request:
+        schema["type"] = [schema["type"], "null"]
+    return schema
+
+
+def _row(res: Resource) -> Schema:
+    fields = res.all_fields()
+    return {"type": "object", "description": res.description or f"A {res.title} row",
+            "required": [f.name for f in fields],
+            "properties": {f.name: field_schema(f) for f in fields}}
+
+
+def _body(res: Resource, update: bool) -> Schema:
+    accepted = [f for f in res.all_fields() if (f.update if update else f.create)]
+    schema: Schema = {"type": "object",
+                      "properties": {f.name: field_schema(f, True) for f in accepted}}
+    required = [f.name for f in accepted if f.required and not update]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _page(res: Resource) -> Schema:
+    return {"type": "object", "required": ["total_count", "offset", "limit", "items"],
+            "properties": {"total_count": {"type": "integer", "minimum": 0},
+                           "offset": {"type": "integer", "minimum": 0},
+                           "limit": {"type": "integer", "minimum": 0, "maximum": PAGE_MAX},
+                           "items": {"type": "array", "items": _ref(res.title)}}}
+
+
+def _service_schemas() -> dict[str, Schema]:
+    status = {"type": "string", "enum": ["ok", "unavailable"]}
+    return {
+        "Error": {"type": "object", "required": ["error", "message", "field"], "properties": {
+            "error": {"type": "string", "examples": sorted(set(REASONS.values()))},
+            "message": {"type": "string"},
+            "field": {"type": ["string", "null"], "description": "the parameter to fix"}}},
+        "Health": {"type": "object", "required": ["webapi", "vnmgr", "database", "seq"],
+                   "properties": {"webapi": {"const": "ok"}, "vnmgr": status,
+                                  "database": status,
+                                  "seq": {"type": ["integer", "null"],
+                                          "description": "vnmgr's last event sequence"}}},
+        "DatapathStatus": {
+            "type": "object", "required": ["datapath_uuid", "node_id", "is_connected", "seq",
+                                           "agent"],
+            "properties": {"datapath_uuid": {"type": "string"}, "node_id": {"type": "string"},
+                           "is_connected": {"type": "boolean"}, "seq": {"type": "integer"},
+                           "agent": {"type": ["object", "null"],
+                                     "description": "the vna's last report (seq, lag, age)"}}},
+        "OpenApiDocument": {"type": "object", "required": ["openapi", "paths"]},
+    }
+
+
+def schemas() -> dict[str, Schema]:
+    result = _service_schemas()
+    for res in RESOURCES.values():
+        result[res.title] = _row(res)
+        result[f"{res.title}Page"] = _page(res)
+        result[f"{res.title}Create"] = _body(res, update=False)
+        if res.updatable:
+            result[f"{res.title}Update"] = _body(res, update=True)
+    return result
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def openapi_path(rule: str) -> str:
+    return _RULE_VARIABLE.sub(r"{\1}", rule)
+
+
+def _parameters(route: Route) -> list[Schema]:
+    params: list[Schema] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _RULE_VARIABLE.findall(route.rule)]
+    if route.page_of is not None:
+        params += [
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0,
+                                                        "maximum": PAGE_MAX,
+                                                        "default": PAGE_DEFAULT}},
+            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0,
+                                                         "default": 0}},
+        ]
+        params += [{"name": name, "in": "query", "description": "equality filter",
+                    "schema": field_schema(field, request=True)}
+                   for name, field in route.page_of.filterable().items()]
+    return params
+
+
+def _operation(route: Route) -> Schema:
+    if route.response is None:
+        content = {"text/plain": {"schema": {"type": "string"}}}
+    else:
+        content = {"application/json": {"schema": _ref(route.response)}}
+    responses: Schema = {str(route.status): {"description": route.summary, "content": content}}
+    for status in route.errors:
+        responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
+    if route.endpoint == "health":
+        responses["503"] = {"description": "vnmgr or the database is down",
+                            "content": {"application/json": {"schema": _ref("Health")}}}
+    operation: Schema = {"operationId": route.endpoint, "summary": route.summary,
+                         "tags": [route.tag], "responses": responses}
+    parameters = _parameters(route)
+    if parameters:
+        operation["parameters"] = parameters
+    if route.request is not None:
+        body = _ref(route.request)
+        operation["requestBody"] = {
+            "description": "JSON or form fields; PUT and DELETE also read the query string",
+            "content": {"application/json": {"schema": body},
+                        "application/x-www-form-urlencoded": {"schema": body}}}
+    return operation
+
+
+def _error_responses() -> dict[str, Schema]:
+    descriptions = {400: "malformed request", 404: "not found", 409: "conflict",
+                    422: "invalid value", 503: "vnmgr or the database unavailable"}
+    return {f"E{status}": {"description": text, "content": {
+        "application/json": {"schema": _ref("Error")}}} for status, text in descriptions.items()}
+
+
+def document(routes: list[Route]) -> Schema:
+    paths: dict[str, Schema] = {}
+    for route in routes:
+        paths.setdefault(openapi_path(route.rule), {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "wakame-vnet API", "version": "1.0",
+                 "description": "Virtual networks on Open vSwitch. Writes go through vnmgr; "
+                                "errors are JSON {error, message, field}."},
+        "paths": paths,
+        "components": {"schemas": schemas(), "responses": _error_responses()},
+    }

@@ -1,0 +1,150 @@
+"""Reads straight from the database: show, filtered and paginated lists.
+
+Reads may bypass vnmgr (it is the single *writer*); they use the same serialisation as
+vnmgr's events, so a row looks the same wherever it comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from vnet import models as m
+from vnet.addr import AddressError, format_ipv4, format_mac, parse_ipv4, parse_mac
+from vnet.errors import ApiError, invalid, not_found
+from vnet.serialize import Row, serialize
+from webapi.resources import PAGE_DEFAULT, PAGE_MAX, Field, Resource
+
+_TABLE_MODELS = {model.__tablename__: model for model in m.MODELS.values()}
+_PAGING = ("limit", "offset")
+
+
+def find(session: Session, resource: str, uuid: str, field: str = "uuid") -> m.Resource:
+    model = m.MODELS[resource]
+    obj = session.scalar(select(model).where(model.uuid == uuid))
+    if obj is None:
+        raise not_found(field, uuid)
+    return obj
+
+
+def show(session: Session, resource: Resource, obj: m.Resource) -> Row:
+    return rows(session, resource, [obj])[0]
+
+
+def rows(session: Session, resource: Resource, objs: Sequence[m.Resource]) -> list[Row]:
+    _prefetch(session, objs)
+    result = [serialize(session, obj) for obj in objs]
+    if resource.name == "interfaces":
+        _add_leases(session, objs, result)
+    return result
+
+
+def page(session: Session, resource: Resource, args: Mapping[str, str],
+         conditions: Sequence[ColumnElement[bool]] = ()) -> dict[str, Any]:
+    """`{"total_count", "offset", "limit", "items"}` of rows matching the query's filters."""
+    limit = _int_arg(args, "limit", PAGE_DEFAULT, PAGE_MAX)
+    offset = _int_arg(args, "offset", 0, 2**31)
+    model = resource.model
+    where = [*conditions, *filters(resource, args)]
+    total = session.scalar(select(func.count()).select_from(model).where(*where))
+    objs = session.scalars(select(model).where(*where).order_by(model.id)
+                           .limit(limit).offset(offset)).all()
+    return {"total_count": total, "offset": offset, "limit": limit,
+            "items": rows(session, resource, objs)}
+
+
+def filters(resource: Resource, args: Mapping[str, str]) -> list[ColumnElement[bool]]:
+    allowed = resource.filterable()
+    conditions = []
+    for name, text in args.items():
+        if name in _PAGING:
+            continue
+        field = allowed.get(name)
+        if field is None:
+            # Silently ignoring a misspelt filter would return every row instead of few.
+            raise ApiError(400, f"{name} is not a filter of {resource.name}; filters: "
+                                f"{', '.join(sorted(allowed))}", name)
+        conditions.append(getattr(resource.model, field.column) == _filter_value(field, text))
+    return conditions
+
+
+def _filter_value(field: Field, text: str) -> Any:
+    try:
+        if field.kind == "ref":
+            model = m.MODELS[field.ref or ""]
+            return select(model.id).where(model.uuid == text).scalar_subquery()
+        if field.kind == "integer":
+            return int(text, 0)
+        if field.kind == "boolean":
+            return {"true": True, "1": True, "false": False, "0": False}[text.lower()]
+        if field.kind == "mac":
+            return parse_mac(text)
+        if field.kind == "ipv4":
+            return parse_ipv4(text)
+        if field.kind == "dpid":
+            return "0x%016x" % int(text, 0)
+    except (KeyError, ValueError, AddressError):
+        raise invalid(field.name, f"{text!r} is not a valid {field.kind} for {field.name}")\
+            from None
+    return text
+
+
+def _int_arg(args: Mapping[str, str], name: str, default: int, high: int) -> int:
+    text = args.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise invalid(name, f"{name} must be an integer") from None
+    if not 0 <= value <= high:
+        raise invalid(name, f"{name} must be between 0 and {high}")
+    return value
+
+
+def _prefetch(session: Session, objs: Sequence[m.Resource]) -> None:
+    """Load every referenced row with one query per table, so serialize()'s uuid look-ups
+    hit the session's identity map instead of costing a query per row and reference."""
+    if not objs:
+        return
+    for column in objs[0].__table__.columns:
+        for fk in column.foreign_keys:
+            target = _TABLE_MODELS[fk.column.table.name]
+            ids = {getattr(obj, column.key) for obj in objs} - {None}
+            if ids:
+                session.scalars(select(target).where(target.id.in_(ids))).all()
+
+
+def _add_leases(session: Session, interfaces: Sequence[m.Resource], result: list[Row]) -> None:
+    """OpenVNet-style nesting: mac_leases[].ip_leases[] plus the first lease's values."""
+    ids = [obj.id for obj in interfaces]
+    macs = session.scalars(select(m.MacLease).where(m.MacLease.interface_id.in_(ids))
+                           .order_by(m.MacLease.id)).all()
+    ips = session.scalars(select(m.IpLease).where(m.IpLease.interface_id.in_(ids))
+                          .order_by(m.IpLease.id)).all()
+    networks = {n.id: n.uuid for n in session.scalars(
+        select(m.Network).where(m.Network.id.in_({ip.network_id for ip in ips})))}
+    ips_by_mac: dict[int | None, list[dict[str, Any]]] = {}
+    first_ip: dict[int, dict[str, Any]] = {}
+    for ip in ips:
+        brief = {"uuid": ip.uuid, "network_uuid": networks[ip.network_id],
+                 "ipv4_address": format_ipv4(ip.ipv4_address)}
+        ips_by_mac.setdefault(ip.mac_lease_id, []).append(brief)
+        first_ip.setdefault(ip.interface_id, brief)
+    macs_by_interface: dict[int, list[dict[str, Any]]] = {}
+    for mac in macs:
+        macs_by_interface.setdefault(mac.interface_id, []).append(
+            {"uuid": mac.uuid, "mac_address": format_mac(mac.mac_address),
+             "ip_leases": ips_by_mac.get(mac.id, [])})
+    for obj, row in zip(interfaces, result, strict=True):
+        leases = macs_by_interface.get(obj.id, [])
+        nested_ips = [ip for lease in leases for ip in lease["ip_leases"]]
+        ip = nested_ips[0] if nested_ips else first_ip.get(obj.id)
+        row["mac_leases"] = leases
+        row["mac_address"] = leases[0]["mac_address"] if leases else None
+        row["ipv4_address"] = ip["ipv4_address"] if ip else None
+        row["network_uuid"] = ip["network_uuid"] if ip else None
+

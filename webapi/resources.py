@@ -1,0 +1,225 @@
+"""The one declarative table of the API: resources, their fields and sub-resources.
+
+Routes (webapi.routes), list filters (webapi.reads) and the OpenAPI document
+(webapi.openapi) are all derived from this table, so adding a field here is the only
+change needed to accept, filter and document it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vnet import models as m
+
+# Field kinds: how a value is written on the wire and how a filter value is parsed.
+KINDS = ("string", "integer", "boolean", "mac", "ipv4", "dpid", "ref", "datetime", "object")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str = "string"
+    ref: str | None = None  # referenced resource when kind == "ref"
+    create: bool = False  # accepted by POST
+    update: bool = False  # accepted by PUT
+    required: bool = False  # required by POST
+    nullable: bool = False
+    enum: tuple[str, ...] | None = None
+    description: str = ""
+    schema: dict[str, Any] | None = None  # explicit JSON schema for kind == "object"
+
+    @property
+    def column(self) -> str:
+        """The model column behind the field: references are stored as integer ids."""
+        return self.name.removesuffix("_uuid") + "_id" if self.kind == "ref" else self.name
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str  # URL segment and model key, e.g. "networks"
+    title: str  # schema name in the OpenAPI document, e.g. "Network"
+    fields: tuple[Field, ...]
+    updatable: bool = True
+    description: str = ""
+
+    @property
+    def model(self) -> type[m.Resource]:
+        return m.MODELS[self.name]
+
+    def all_fields(self) -> tuple[Field, ...]:
+        return (*_common(self.name), *self.fields)
+
+    def filterable(self) -> dict[str, Field]:
+        """Fields backed by a column of this resource's own table (so `?f=v` is cheap)."""
+        columns = self.model.__table__.c
+        return {f.name: f for f in self.all_fields()
+                if f.kind not in ("datetime", "object") and f.column in columns}
+
+
+@dataclass(frozen=True)
+class Join:
+    """A join row reached as /<parent>/<p>/<child>/<c>, e.g. /datapaths/dp-1/networks/nw-1."""
+
+    resource: Resource
+    parent: str
+    child: str
+
+    @property
+    def parent_field(self) -> str:
+        return _singular(self.parent) + "_uuid"
+
+    @property
+    def child_field(self) -> str:
+        return _singular(self.child) + "_uuid"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """/<parent>/<p>/<resource>: rows of `resource` linked to the parent through `through`."""
+
+    parent: str
+    resource: str
+    through: type[m.Resource]
+    parent_column: str  # column of `through` holding the parent's id
+    child_column: str  # column of `through` holding the listed row's id
+
+    @property
+    def parent_field(self) -> str:
+        return _singular(self.parent) + "_uuid"
+
+
+def _singular(name: str) -> str:
+    return name.removesuffix("s")
+
+
+def _common(resource: str) -> tuple[Field, ...]:
+    return (
+        Field("uuid", "ref", ref=resource, create=True,
+              description="public id; chosen by the client or generated"),
+        Field("id", "integer", description="database id, stable for the row's life"),
+        Field("created_at", "datetime"),
+        Field("updated_at", "datetime"),
+    )
+
+
+def _ref(name: str, ref: str, **kw: Any) -> Field:
+    return Field(name, "ref", ref=ref, **kw)
+
+
+def _name() -> Field:
+    return Field("display_name", create=True, update=True, nullable=True)
+
+
+INTERFACE_MODES = ("vif", "simulated", "host", "patch", "remote")
+
+_IP_LEASE_BRIEF = {"type": "object", "required": ["uuid", "network_uuid", "ipv4_address"],
+                   "properties": {"uuid": {"type": "string"}, "network_uuid": {"type": "string"},
+                                  "ipv4_address": {"type": "string"}}}
+_MAC_LEASES = {"type": "array", "items": {
+    "type": "object", "required": ["uuid", "mac_address", "ip_leases"],
+    "properties": {"uuid": {"type": "string"}, "mac_address": {"type": "string"},
+                   "ip_leases": {"type": "array", "items": _IP_LEASE_BRIEF}}}}
+
+RESOURCES: dict[str, Resource] = {r.name: r for r in (
+    Resource("datapaths", "Datapath", (
+        _name(),
+        Field("dpid", "dpid", create=True, update=True, required=True,
+              description="OpenFlow datapath id, e.g. 0x0000aaaaaaaaaaaa"),
+        Field("node_id", create=True, update=True, required=True,
+              description="node_id of the vna that runs this datapath"),
+        Field("is_connected", "boolean", create=True, update=True),
+    ), description="Open vSwitch bridges run by a vna"),
+    Resource("networks", "Network", (
+        _name(),
+        Field("ipv4_network", "ipv4", create=True, required=True,
+              description="first address; `a.b.c.d/nn` also sets ipv4_prefix"),
+        Field("ipv4_prefix", "integer", create=True, description="default 24"),
+        Field("network_mode", create=True, enum=("virtual", "physical")),
+        Field("domain_name", create=True, update=True, nullable=True),
+        Field("segment_id", "integer", create=True, nullable=True,
+              description="tunnel key; defaults to a free one"),
+    )),
+    Resource("interfaces", "Interface", (
+        _name(),
+        Field("mode", create=True, update=True, enum=INTERFACE_MODES),
+        _ref("owner_datapath_uuid", "datapaths", create=True, update=True, nullable=True),
+        Field("port_name", create=True, update=True, nullable=True),
+        Field("enable_routing", "boolean", create=True, update=True),
+        # Not columns of interfaces: the first lease's values, as OpenVNet shows them.
+        Field("mac_address", "mac", create=True, nullable=True,
+              description="first MAC lease; generated when omitted on create"),
+        _ref("network_uuid", "networks", create=True, nullable=True,
+             description="network of the first IP lease"),
+        Field("ipv4_address", "ipv4", create=True, nullable=True,
+              description="first IP lease; allocated when network_uuid is given without it"),
+        Field("mac_leases", "object", schema=_MAC_LEASES),
+    )),
+    Resource("mac_leases", "MacLease", (
+        _ref("interface_uuid", "interfaces", create=True, required=True),
+        Field("mac_address", "mac", create=True, description="generated when omitted"),
+    ), updatable=False),
+    Resource("ip_leases", "IpLease", (
+        _ref("interface_uuid", "interfaces", create=True, required=True),
+        _ref("network_uuid", "networks", create=True, required=True),
+        _ref("mac_lease_uuid", "mac_leases", create=True, nullable=True),
+        Field("ipv4_address", "ipv4", create=True, description="allocated when omitted"),
+    ), updatable=False),
+    Resource("route_links", "RouteLink", (
+        _name(),
+        Field("mac_address", "mac", create=True, description="generated when omitted"),
+    )),
+    Resource("routes", "Route", (
+        _name(),
+        _ref("interface_uuid", "interfaces", create=True, required=True),
+        _ref("route_link_uuid", "route_links", create=True, required=True),
+        _ref("network_uuid", "networks", create=True,
+             description="defaults to the interface's network"),
+        Field("ipv4_network", "ipv4", create=True, description="defaults to the network's"),
+        Field("ipv4_prefix", "integer", create=True),
+        Field("ingress", "boolean", create=True, update=True),
+        Field("egress", "boolean", create=True, update=True),
+    )),
+    Resource("security_groups", "SecurityGroup", (
+        _name(),
+        Field("description", create=True, update=True, nullable=True),
+        Field("rules", create=True, update=True, nullable=True),
+    )),
+    Resource("datapath_networks", "DatapathNetwork", (
+        _ref("datapath_uuid", "datapaths"),
+        _ref("network_uuid", "networks"),
+        Field("broadcast_mac_address", "mac", create=True, description="generated when omitted"),
+        _ref("interface_uuid", "interfaces", create=True, nullable=True,
+             description="the datapath's host interface on this network"),
+    ), updatable=False),
+    Resource("datapath_route_links", "DatapathRouteLink", (
+        _ref("datapath_uuid", "datapaths"),
+        _ref("route_link_uuid", "route_links"),
+        Field("mac_address", "mac", create=True, description="generated when omitted"),
+        _ref("interface_uuid", "interfaces", create=True, nullable=True),
+    ), updatable=False),
+    Resource("interface_security_groups", "InterfaceSecurityGroup", (
+        _ref("interface_uuid", "interfaces"),
+        _ref("security_group_uuid", "security_groups"),
+    ), updatable=False),
+)}
+
+# Resources with the full top-level CRUD set (join rows are reached through their parent).
+TOP_LEVEL = ("datapaths", "networks", "interfaces", "mac_leases", "ip_leases", "route_links",
+             "routes", "security_groups")
+
+JOINS: tuple[Join, ...] = (
+    Join(RESOURCES["datapath_networks"], "datapaths", "networks"),
+    Join(RESOURCES["datapath_route_links"], "datapaths", "route_links"),
+    Join(RESOURCES["interface_security_groups"], "interfaces", "security_groups"),
+)
+
+LISTINGS: tuple[Listing, ...] = (
+    Listing("networks", "interfaces", m.IpLease, "network_id", "interface_id"),
+    Listing("security_groups", "interfaces", m.InterfaceSecurityGroup, "security_group_id",
+            "interface_id"),
+)
+
+PAGE_DEFAULT = 100
+PAGE_MAX = 1000
+

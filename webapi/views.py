@@ -1,0 +1,139 @@
+"""View factories: one function per kind of route, specialised by the resource table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import request
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from vnet.errors import ApiError
+from webapi import reads
+from webapi.backend import backend
+from webapi.body import request_params
+from webapi.resources import RESOURCES, Join, Listing, Resource
+
+View = Callable[..., Any]
+
+
+# ---------------------------------------------------------------- plain resources
+
+def list_view(resource: Resource) -> View:
+    def view() -> Any:
+        with backend().read() as session:
+            return reads.page(session, resource, request.args)
+    return view
+
+
+def show_view(resource: Resource) -> View:
+    def view(uuid: str) -> Any:
+        with backend().read() as session:
+            return reads.show(session, resource, reads.find(session, resource.name, uuid))
+    return view
+
+
+def write_view(op: str, resource: Resource, status: int = 200) -> View:
+    """create/update/delete go to vnmgr, the single writer; its reply is the row."""
+    def view(uuid: str | None = None) -> Any:
+        row = backend().call(op, resource.name, uuid, request_params())
+        return _with_extras(resource, row), status
+    return view
+
+
+def _with_extras(resource: Resource, row: dict[str, Any]) -> dict[str, Any]:
+    """vnmgr answers with the flat row; interfaces also carry their leases, as on GET.
+    A deleted row no longer has leases to read, so it is returned flat with empty ones."""
+    if resource.name != "interfaces":
+        return row
+    with backend().read() as session:
+        obj = session.scalar(select(resource.model).where(resource.model.uuid == row["uuid"]))
+        if obj is not None:
+            return reads.show(session, resource, obj)
+    return {**row, "mac_leases": [], "mac_address": None, "ipv4_address": None,
+            "network_uuid": None}
+
+
+# ---------------------------------------------------------------- joins
+
+def join_list_view(join: Join) -> View:
+    def view(**path: str) -> Any:
+        parent = path[join.parent_field]
+        with backend().read() as session:
+            owner = reads.find(session, join.parent, parent, join.parent_field)
+            column = getattr(join.resource.model, _id_column(join.parent_field))
+            return reads.page(session, join.resource, request.args, [column == owner.id])
+    return view
+
+
+def join_show_view(join: Join) -> View:
+    def view(**path: str) -> Any:
+        parent, child = path[join.parent_field], path[join.child_field]
+        with backend().read() as session:
+            owner = reads.find(session, join.parent, parent, join.parent_field)
+            member = reads.find(session, join.child, child, join.child_field)
+            model = join.resource.model
+            obj = session.scalar(select(model).where(
+                getattr(model, _id_column(join.parent_field)) == owner.id,
+                getattr(model, _id_column(join.child_field)) == member.id))
+            if obj is None:
+                raise ApiError(404, f"{child} is not added to {parent}", join.child_field)
+            return reads.show(session, join.resource, obj)
+    return view
+
+
+def join_write_view(op: str, join: Join, status: int = 200) -> View:
+    def view(**path: str) -> Any:
+        # The path names both ends; it wins over any body field of the same name.
+        params = {**request_params(), **path}
+        return backend().call(op, join.resource.name, None, params), status
+    return view
+
+
+def _id_column(uuid_field: str) -> str:
+    return uuid_field.removesuffix("_uuid") + "_id"
+
+
+# ---------------------------------------------------------------- listings
+
+def listing_view(listing: Listing) -> View:
+    resource = RESOURCES[listing.resource]
+    field = listing.parent_field
+
+    def view(**path: str) -> Any:
+        with backend().read() as session:
+            owner = reads.find(session, listing.parent, path[field], field)
+            linked = select(getattr(listing.through, listing.child_column)).where(
+                getattr(listing.through, listing.parent_column) == owner.id)
+            return reads.page(session, resource, request.args, [resource.model.id.in_(linked)])
+    return view
+
+
+# ---------------------------------------------------------------- service
+
+def health_view() -> Any:
+    """200 when webapi, vnmgr and the database all answer; 503 with the same shape if not."""
+    state = backend()
+    body: dict[str, Any] = {"webapi": "ok", "vnmgr": "ok", "database": "ok", "seq": None}
+    try:
+        with state.read() as session:
+            session.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        body["database"] = "unavailable"
+    try:
+        body["seq"] = state.call("health", timeout_ms=state.health_timeout_ms)["seq"]
+    except ApiError:
+        body["vnmgr"] = "unavailable"
+    healthy = body["vnmgr"] == "ok" and body["database"] == "ok"
+    return body, 200 if healthy else 503
+
+
+def datapath_status_view(uuid: str) -> Any:
+    """The datapath's row joined with what its vna last reported to vnmgr."""
+    with backend().read() as session:
+        datapath = reads.find(session, "datapaths", uuid)
+        node_id, is_connected = datapath.node_id, datapath.is_connected
+    agents = backend().call("agents")
+    return {"datapath_uuid": uuid, "node_id": node_id, "is_connected": is_connected,
+            "seq": agents["seq"], "agent": agents["agents"].get(node_id)}
