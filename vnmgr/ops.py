@@ -99,7 +99,7 @@ def _apply_text(obj: m.Resource, params: Params, *fields: str) -> None:
 # ---------------------------------------------------------------- datapaths
 
 def _dpid(tx: Tx, params: Params, current: m.Datapath | None = None) -> str:
-    dpid = "0x%016x" % params.integer("dpid", required=True, high=2**64 - 1)
+    dpid = f"0x{params.integer('dpid', required=True, high=2**64 - 1):016x}"
     other = tx.session.scalar(select(m.Datapath).where(m.Datapath.dpid == dpid))
     if other is not None and other is not current:
         raise conflict("dpid", f"dpid {dpid} is already used by {other.uuid}")
@@ -109,7 +109,8 @@ def _dpid(tx: Tx, params: Params, current: m.Datapath | None = None) -> str:
 @handler("create", "datapaths")
 def create_datapath(tx: Tx, _uuid: str | None, params: Params) -> Row:
     dp = m.Datapath(uuid=tx.new_uuid("datapaths", params),
-                    display_name=params.text("display_name"), dpid=_dpid(tx, params), node_id=params.text("node_id", required=True),
+                    display_name=params.text("display_name"), dpid=_dpid(tx, params),
+                    node_id=params.text("node_id", required=True),
                     is_connected=params.boolean("is_connected", False))
     return tx.row(tx.changes.add(dp))
 
@@ -160,7 +161,8 @@ def create_network(tx: Tx, _uuid: str | None, params: Params) -> Row:
     if segment_id is not None and tx.exists(m.Network, m.Network.segment_id == segment_id):
         raise conflict("segment_id", f"segment_id {segment_id} is already in use")
     network = m.Network(uuid=tx.new_uuid("networks", params),
-                        display_name=params.text("display_name"), ipv4_network=address, ipv4_prefix=prefix,
+                        display_name=params.text("display_name"),
+                        ipv4_network=address, ipv4_prefix=prefix,
                         domain_name=params.text("domain_name"),
                         network_mode=params.choice("network_mode", NETWORK_MODES, "virtual"),
                         segment_id=segment_id)
@@ -200,7 +202,7 @@ def delete_network(tx: Tx, uuid: str | None, _params: Params) -> Row:
 # ---------------------------------------------------------------- leases
 
 def _new_ip_lease(tx: Tx, interface: m.Interface, network: m.Network, params: Params,
-                  mac_lease: m.MacLease | None) -> m.IpLease:
+                  mac_lease: m.MacLease | None, uuid: str | None = None) -> m.IpLease:
     address = params.ipv4("ipv4_address")
     if address is None:
         address = allocate_ipv4(tx.session, network)
@@ -217,7 +219,8 @@ def _new_ip_lease(tx: Tx, interface: m.Interface, network: m.Network, params: Pa
                      m.IpLease.ipv4_address == address):
             raise conflict("ipv4_address",
                            f"{format_ipv4(address)} is already leased on {network.uuid}")
-    lease = m.IpLease(uuid=tx.new_uuid("ip_leases", Params({})), interface_id=interface.id,
+    lease = m.IpLease(uuid=uuid or tx.new_uuid("ip_leases", Params({})),
+                      interface_id=interface.id,
                       network_id=network.id, ipv4_address=address,
                       mac_lease_id=mac_lease.id if mac_lease else None)
     return tx.changes.add(lease)
@@ -257,11 +260,10 @@ def create_ip_lease(tx: Tx, _uuid: str | None, params: Params) -> Row:
     mac_lease = tx.ref(m.MacLease, params, "mac_lease_uuid", required=False)
     if mac_lease is not None and mac_lease.interface_id != interface.id:
         raise invalid("mac_lease_uuid", f"{mac_lease.uuid} belongs to another interface")
-    uuid = tx.new_uuid("ip_leases", params)
     lease = _new_ip_lease(tx, interface, network, params,
-                          mac_lease or _first_mac_lease(tx, interface))
-    lease.uuid = uuid
-    return tx.row(tx.changes.touch(lease))
+                          mac_lease or _first_mac_lease(tx, interface),
+                          tx.new_uuid("ip_leases", params))
+    return tx.row(lease)
 
 
 @handler("delete", "ip_leases")

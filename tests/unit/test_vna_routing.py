@@ -52,8 +52,15 @@ def test_routed_on_the_source_datapath_and_sent_straight_to_the_destination(rout
 def test_routed_packet_is_delivered_by_plain_l2_on_arrival(routed):
     m = routed
     agent = agent_on(m, "2", {"if-b": 5, "if-h2": 10})
-    inbound = ip_packet(TUNNEL_PORT, gw_mac(m, "rl-r", "nw-2"), m.mac_of("if-b"), "10.1.0.10",
-                        "10.2.0.20", ttl=63, tunnel_id=m.model["networks"]["nw-2"]["segment_id"])
+    inbound = ip_packet(
+        TUNNEL_PORT,
+        gw_mac(m, "rl-r", "nw-2"),
+        m.mac_of("if-b"),
+        "10.1.0.10",
+        "10.2.0.20",
+        ttl=63,
+        tunnel_id=m.model["networks"]["nw-2"]["segment_id"],
+    )
     port, out = agent.send(inbound).only()
     assert port == 5 and out["ip_ttl"] == 63
 
@@ -167,7 +174,8 @@ def mac2mac_world() -> tuple[ModelBuilder, dict[str, str]]:
     for dp, host in ((dp1, h1), (dp2, h2)):
         for nw in (nw1, nw2):
             macs[(dp, nw)] = m.model["datapath_networks"][m.dpn(dp, nw, host)][
-                "broadcast_mac_address"]
+                "broadcast_mac_address"
+            ]
     return m, macs
 
 

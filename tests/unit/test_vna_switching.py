@@ -54,8 +54,14 @@ def test_same_network_other_datapath_goes_through_the_tunnel(world):
 def test_tunnel_receive_delivers_locally_and_never_back_out(world):
     agent = dp1_agent(world)
     segment = world.model["networks"]["nw-1"]["segment_id"]
-    inbound = ip_packet(TUNNEL_PORT, world.mac_of("if-b1"), world.mac_of("if-a1"),
-                        "10.1.0.20", "10.1.0.10", tunnel_id=segment)
+    inbound = ip_packet(
+        TUNNEL_PORT,
+        world.mac_of("if-b1"),
+        world.mac_of("if-a1"),
+        "10.1.0.20",
+        "10.1.0.10",
+        tunnel_id=segment,
+    )
     assert agent.send(inbound).ports == [1]
     # addressed to a vif that is remote from here: no hairpin back into the underlay
     to_remote = dict(inbound, eth_dst=world.mac_of("if-b1"))
@@ -72,10 +78,10 @@ def test_different_networks_without_router_are_isolated(world):
 
 def test_broadcast_and_unknown_unicast_are_not_flooded(world):
     agent = dp1_agent(world)
-    assert agent.send(ip_packet(1, world.mac_of("if-a1"), BCAST, "10.1.0.10",
-                                "10.1.0.255")).dropped
-    assert agent.send(ip_packet(1, world.mac_of("if-a1"), "52:54:00:99:99:99", "10.1.0.10",
-                                "10.1.0.99")).dropped
+    assert agent.send(ip_packet(1, world.mac_of("if-a1"), BCAST, "10.1.0.10", "10.1.0.255")).dropped
+    assert agent.send(
+        ip_packet(1, world.mac_of("if-a1"), "52:54:00:99:99:99", "10.1.0.10", "10.1.0.99")
+    ).dropped
 
 
 @pytest.mark.parametrize("target, owner", [("10.1.0.11", "if-a2"), ("10.1.0.20", "if-b1")])

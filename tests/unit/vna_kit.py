@@ -41,26 +41,52 @@ class ModelBuilder:
         return f"{prefix}:{n >> 16 & 0xFF:02x}:{n >> 8 & 0xFF:02x}:{n & 0xFF:02x}"
 
     def datapath(self, name: str) -> str:
-        return self.add("datapaths", f"dp-{name}", display_name=name, dpid="0x1",
-                        node_id=name, is_connected=True)
+        return self.add(
+            "datapaths",
+            f"dp-{name}",
+            display_name=name,
+            dpid="0x1",
+            node_id=name,
+            is_connected=True,
+        )
 
     def network(self, name: str, cidr: str, mode: str = "virtual") -> str:
         net = ipaddress.IPv4Network(cidr)
-        return self.add("networks", f"nw-{name}", display_name=name,
-                        ipv4_network=str(net.network_address), ipv4_prefix=net.prefixlen,
-                        network_mode=mode, domain_name=None, segment_id=next(self._segments))
+        return self.add(
+            "networks",
+            f"nw-{name}",
+            display_name=name,
+            ipv4_network=str(net.network_address),
+            ipv4_prefix=net.prefixlen,
+            network_mode=mode,
+            domain_name=None,
+            segment_id=next(self._segments),
+        )
 
     def interface(self, name: str, mode: str, dp: str | None, routing: bool = False) -> str:
-        return self.add("interfaces", f"if-{name}", display_name=name, mode=mode,
-                        owner_datapath_uuid=dp, port_name=name, enable_routing=routing)
+        return self.add(
+            "interfaces",
+            f"if-{name}",
+            display_name=name,
+            mode=mode,
+            owner_datapath_uuid=dp,
+            port_name=name,
+            enable_routing=routing,
+        )
 
     def mac(self, iface: str, mac: str | None = None) -> str:
         mac = mac or self.next_mac()
         return self.add("mac_leases", f"ml-{iface}-{mac}", interface_uuid=iface, mac_address=mac)
 
     def ip(self, iface: str, network: str, address: str, mac_lease: str | None = None) -> str:
-        return self.add("ip_leases", f"il-{iface}-{network}-{address}", interface_uuid=iface,
-                        network_uuid=network, mac_lease_uuid=mac_lease, ipv4_address=address)
+        return self.add(
+            "ip_leases",
+            f"il-{iface}-{network}-{address}",
+            interface_uuid=iface,
+            network_uuid=network,
+            mac_lease_uuid=mac_lease,
+            ipv4_address=address,
+        )
 
     def vif(self, name: str, dp: str, network: str, address: str, mac: str | None = None) -> str:
         iface = self.interface(name, "vif", dp)
@@ -80,8 +106,9 @@ class ModelBuilder:
     def router(self, name: str, ports: list[tuple[str, str]]) -> str:
         """A route_link with one simulated port per (network, gateway ip) and the
         connected route for each network."""
-        link = self.add("route_links", f"rl-{name}", display_name=name,
-                        mac_address=self.next_mac("02:00:00"))
+        link = self.add(
+            "route_links", f"rl-{name}", display_name=name, mac_address=self.next_mac("02:00:00")
+        )
         for network, gateway in ports:
             self.port(link, network, gateway)
         return link
@@ -95,21 +122,36 @@ class ModelBuilder:
         return iface
 
     def route(self, link: str, iface: str, network: str, cidr: str, **flags: bool) -> str:
-        net = ipaddress.IPv4Network(cidr)
-        return self.add("routes", f"rt-{link}-{network}-{net}", display_name=None,
-                        interface_uuid=iface, route_link_uuid=link, network_uuid=network,
-                        ipv4_network=str(net.network_address), ipv4_prefix=net.prefixlen,
-                        ingress=flags.get("ingress", True), egress=flags.get("egress", True))
+        net = ipaddress.IPv4Network(cidr, strict=False)
+        return self.add(
+            "routes",
+            f"rt-{link}-{network}-{net}",
+            display_name=None,
+            interface_uuid=iface,
+            route_link_uuid=link,
+            network_uuid=network,
+            ipv4_network=str(net.network_address),
+            ipv4_prefix=net.prefixlen,
+            ingress=flags.get("ingress", True),
+            egress=flags.get("egress", True),
+        )
 
     def router_port(self, link: str, network: str) -> str:
-        return next(r["interface_uuid"] for r in self.model["routes"].values()
-                    if r["route_link_uuid"] == link and r["network_uuid"] == network)
+        return next(
+            r["interface_uuid"]
+            for r in self.model["routes"].values()
+            if r["route_link_uuid"] == link and r["network_uuid"] == network
+        )
 
-    def dpn(self, dp: str, network: str, iface: str | None = None,
-            mac: str | None = None) -> str:
-        return self.add("datapath_networks", f"dpn-{dp}-{network}", datapath_uuid=dp,
-                        network_uuid=network, broadcast_mac_address=mac or self.next_mac("0a:00:00"),
-                        interface_uuid=iface)
+    def dpn(self, dp: str, network: str, iface: str | None = None, mac: str | None = None) -> str:
+        return self.add(
+            "datapath_networks",
+            f"dpn-{dp}-{network}",
+            datapath_uuid=dp,
+            network_uuid=network,
+            broadcast_mac_address=mac or self.next_mac("0a:00:00"),
+            interface_uuid=iface,
+        )
 
 
 class Agent:
@@ -147,13 +189,38 @@ class Agent:
         return Pipeline(self.desired.flows().values()).run(packet)
 
 
-def ip_packet(in_port: int, eth_src: str, eth_dst: str, ipv4_src: str, ipv4_dst: str,
-              ttl: int = 64, **extra: Any) -> dict:
-    return dict(in_port=in_port, eth_src=eth_src, eth_dst=eth_dst, eth_type=0x0800,
-                ipv4_src=ipv4_src, ipv4_dst=ipv4_dst, ip_proto=17, ip_ttl=ttl, **extra)
+def ip_packet(
+    in_port: int,
+    eth_src: str,
+    eth_dst: str,
+    ipv4_src: str,
+    ipv4_dst: str,
+    ttl: int = 64,
+    **extra: Any,
+) -> dict:
+    return dict(
+        in_port=in_port,
+        eth_src=eth_src,
+        eth_dst=eth_dst,
+        eth_type=0x0800,
+        ipv4_src=ipv4_src,
+        ipv4_dst=ipv4_dst,
+        ip_proto=17,
+        ip_ttl=ttl,
+        **extra,
+    )
 
 
 def arp_request(in_port: int, sha: str, spa: str, tpa: str, **extra: Any) -> dict:
-    return dict(in_port=in_port, eth_src=sha, eth_dst="ff:ff:ff:ff:ff:ff", eth_type=0x0806,
-                arp_op=1, arp_sha=sha, arp_spa=spa, arp_tha="00:00:00:00:00:00", arp_tpa=tpa,
-                **extra)
+    return dict(
+        in_port=in_port,
+        eth_src=sha,
+        eth_dst="ff:ff:ff:ff:ff:ff",
+        eth_type=0x0806,
+        arp_op=1,
+        arp_sha=sha,
+        arp_spa=spa,
+        arp_tha="00:00:00:00:00:00",
+        arp_tpa=tpa,
+        **extra,
+    )

@@ -31,13 +31,33 @@ def interface_flows(view: View, interface_uuid: str) -> list[Flow]:
     for addr in sorted(addresses, key=lambda a: (a.network_uuid, a.ipv4)):
         on_net = {"metadata": on_network(view.network_id(addr.network_uuid))}
         flows.append(
-            _restore(Table.RX_SRC, Prio.EXACT, on_net, "ipv4_src", addr.ipv4, "eth_src", addr.mac,
-                     Table.L2_LOOKUP, Kind.RX_IFACE, obj)
+            _restore(
+                Table.RX_SRC,
+                Prio.EXACT,
+                on_net,
+                "ipv4_src",
+                addr.ipv4,
+                "eth_src",
+                addr.mac,
+                Table.L2_LOOKUP,
+                Kind.RX_IFACE,
+                obj,
+            )
         )
         if local is not None and local.macs.get(addr.mac, ("",))[0] == addr.network_uuid:
             flows.append(
-                _restore(Table.RX_DST, Prio.NORMAL, on_net, "ipv4_dst", addr.ipv4, "eth_dst",
-                         addr.mac, Table.RX_SRC, Kind.RX_IFACE, obj)
+                _restore(
+                    Table.RX_DST,
+                    Prio.NORMAL,
+                    on_net,
+                    "ipv4_dst",
+                    addr.ipv4,
+                    "eth_dst",
+                    addr.mac,
+                    Table.RX_SRC,
+                    Kind.RX_IFACE,
+                    obj,
+                )
             )
     return flows
 
@@ -62,9 +82,18 @@ def network_flows(view: View, network_uuid: str) -> list[Flow]:
     nid = view.network_id(network_uuid)
     on_net = {"metadata": on_network(nid)}
     return [
-        _restore(Table.RX_SRC, Prio.PREFIX_BASE + q.prefixlen, on_net, "ipv4_src",
-                 ipv4_prefix_value(str(q.network_address), q.prefixlen), "eth_src", mac,
-                 Table.L2_LOOKUP, Kind.RX_NETWORK, nid)
+        _restore(
+            Table.RX_SRC,
+            Prio.PREFIX_BASE + q.prefixlen,
+            on_net,
+            "ipv4_src",
+            ipv4_prefix_value(str(q.network_address), q.prefixlen),
+            "eth_src",
+            mac,
+            Table.L2_LOOKUP,
+            Kind.RX_NETWORK,
+            nid,
+        )
         for q, mac in minimal_prefix_table(prefixes, toward)
     ]
 
@@ -86,5 +115,12 @@ def _restore(
         match[ip_field] = ip_value
     if mac is None:  # an explicit hole in a shorter prefix: drop
         return Flow(table, priority, make_match(match), kind=kind, obj_id=obj)
-    return Flow(table, priority, make_match(match), (("set_field", mac_field, mac),),
-                goto=goto, kind=kind, obj_id=obj)
+    return Flow(
+        table,
+        priority,
+        make_match(match),
+        (("set_field", mac_field, mac),),
+        goto=goto,
+        kind=kind,
+        obj_id=obj,
+    )

@@ -1,0 +1,213 @@
+"""Incremental recomputation: few owners per change, and always equal to a full rebuild."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from vna_kit import TUNNEL_PORT, Agent, ModelBuilder
+
+from vna.view import LocalBinding
+
+
+def big_network(n: int) -> ModelBuilder:
+    m = ModelBuilder()
+    dp1, dp2 = m.datapath("1"), m.datapath("2")
+    under = m.network("underlay", "192.168.0.0/24", mode="physical")
+    m.host("h1", dp1, under, "192.168.0.1")
+    m.host("h2", dp2, under, "192.168.0.2")
+    nw = m.network("big", "10.0.0.0/16")
+    for i in range(n):
+        m.vif(f"v{i}", dp1 if i % 2 else dp2, nw, f"10.0.{i // 250}.{i % 250 + 2}")
+    m.router("r", [(nw, "10.0.255.1"), (m.network("other", "10.1.0.0/24"), "10.1.0.1")])
+    return m
+
+
+def binding(m: ModelBuilder) -> LocalBinding:
+    ports = {
+        u: i + 1
+        for i, u in enumerate(sorted(m.model["interfaces"]))
+        if m.model["interfaces"][u]["owner_datapath_uuid"] == "dp-1"
+    }
+    return LocalBinding("dp-1", ports=ports, tunnel_ofport=TUNNEL_PORT)
+
+
+@pytest.mark.parametrize("where", ["dp-1", "dp-2"])
+def test_one_new_interface_in_a_200_interface_network_is_constant_work(where):
+    m = big_network(200)
+    agent = Agent(m.snapshot(), binding(m))
+    before = agent.desired.recomputations
+    m.vif("new", where, "nw-big", "10.0.9.9")
+    added, removed = agent.sync(m.snapshot())
+    # the interface itself, plus its network when it is local (physical flood lists)
+    assert agent.desired.recomputations - before <= 2, agent.last_dirty
+    assert removed == []
+    # ARP responder + NEXTHOP, + L2 toward dp-2; a local vif not plugged in yet has no port
+    assert len(added) == (2 if where == "dp-1" else 3)
+    if where == "dp-1":
+        before = agent.desired.recomputations
+        ports = dict(agent.binding.ports, **{"if-new": 999})
+        added, removed = agent.rebind(LocalBinding("dp-1", ports=ports, tunnel_ofport=TUNNEL_PORT))
+        assert agent.desired.recomputations - before <= 2, agent.last_dirty
+        assert removed == [] and len(added) == 4  # classifier, 2 antispoof, L2
+    assert agent.desired.flows() == agent.full()
+
+
+def test_deleting_an_interface_leaves_no_stale_flows():
+    m = big_network(20)
+    agent = Agent(m.snapshot(), binding(m))
+    victim = "if-v3"
+    owned = agent.desired.owner_flows(("interface", victim))
+    assert owned
+    for lease in [u for u, r in m.model["ip_leases"].items() if r["interface_uuid"] == victim]:
+        m.delete("ip_leases", lease)
+    for lease in [u for u, r in m.model["mac_leases"].items() if r["interface_uuid"] == victim]:
+        m.delete("mac_leases", lease)
+    m.delete("interfaces", victim)
+    _, removed = agent.sync(m.snapshot())
+    assert set(removed) == set(owned)
+    assert agent.desired.flows() == agent.full()
+
+
+# --- randomized model churn --------------------------------------------------------
+class Churn:
+    """Random but referentially consistent edits of a model (deletes cascade like vnmgr)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.m = m = ModelBuilder()
+        self.dps = [m.datapath(str(i)) for i in range(3)]
+        under = m.network("underlay", "192.168.0.0/24", mode="physical")
+        self.hosts = [
+            m.host(f"h{i}", dp, under, f"192.168.0.{i + 1}") for i, dp in enumerate(self.dps)
+        ]
+        self.n = 0
+
+    def pick(self, resource: str, **where) -> str | None:
+        rows = [
+            u
+            for u, r in self.m.model[resource].items()
+            if all(r.get(k) == v for k, v in where.items())
+        ]
+        return self.rng.choice(sorted(rows)) if rows else None
+
+    def networks(self) -> list[str]:
+        return sorted(u for u in self.m.model["networks"] if u != "nw-underlay")
+
+    def cascade_interface(self, iface: str) -> None:
+        model = self.m.model
+        for resource in ("ip_leases", "mac_leases", "routes"):
+            for u in [u for u, r in model[resource].items() if r["interface_uuid"] == iface]:
+                del model[resource][u]
+        for r in model["datapath_networks"].values():
+            if r["interface_uuid"] == iface:
+                r["interface_uuid"] = None
+        del model["interfaces"][iface]
+
+    def step(self) -> None:
+        m, rng = self.m, self.rng
+        self.n += 1
+        op = rng.choice(
+            [
+                "net",
+                "vif",
+                "vif",
+                "vif",
+                "del_vif",
+                "lease",
+                "del_lease",
+                "router",
+                "route",
+                "del_route",
+                "flip_route",
+                "mode",
+                "segment",
+                "dpn",
+                "dpn",
+                "dpn",
+                "del_dpn",
+                "host_ip",
+                "del_net",
+                "mac",
+            ]
+        )
+        nets = self.networks()
+        if op == "net" or not nets:
+            mode = "physical" if rng.random() < 0.2 else "virtual"
+            m.network(f"n{self.n}", f"10.{rng.randrange(8)}.0.0/24", mode=mode)
+        elif op == "vif":
+            net = rng.choice(nets)
+            m.vif(f"v{self.n}", rng.choice(self.dps), net, f"10.9.{rng.randrange(4)}.{self.n}")
+        elif op == "del_vif" and (v := self.pick("interfaces", mode="vif")):
+            self.cascade_interface(v)
+        elif op == "lease" and (v := self.pick("interfaces", mode="vif")):
+            m.ip(v, rng.choice(nets), f"10.8.{rng.randrange(4)}.{self.n}")
+        elif op == "del_lease" and (lease := self.pick("ip_leases")):
+            if m.model["ip_leases"][lease]["interface_uuid"] not in self.hosts:
+                m.delete("ip_leases", lease)
+        elif op == "router" and len(nets) >= 2:
+            a, b = rng.sample(nets, 2)
+            m.router(f"r{self.n}", [(a, f"10.7.0.{self.n}"), (b, f"10.7.1.{self.n}")])
+        elif op == "route" and (link := self.pick("route_links")):
+            port = self.pick("routes", route_link_uuid=link)
+            if port:
+                row = m.model["routes"][port]
+                m.route(
+                    link,
+                    row["interface_uuid"],
+                    row["network_uuid"],
+                    f"10.{rng.randrange(10)}.{rng.randrange(4)}.0/{rng.choice([16, 24, 28])}",
+                )
+        elif op == "del_route" and (route := self.pick("routes")):
+            m.delete("routes", route)
+        elif op == "flip_route" and (route := self.pick("routes")):
+            flag = rng.choice(["ingress", "egress"])
+            m.model["routes"][route][flag] = not m.model["routes"][route][flag]
+        elif op == "mode":
+            net = m.model["networks"][rng.choice(nets)]
+            net["network_mode"] = "physical" if net["network_mode"] == "virtual" else "virtual"
+        elif op == "segment":
+            m.model["networks"][rng.choice(nets)]["segment_id"] += 5000
+        elif op == "dpn":
+            dp_index = rng.randrange(3)
+            dp, net = self.dps[dp_index], rng.choice(nets)
+            if f"dpn-{dp}-{net}" not in m.model["datapath_networks"]:
+                iface = self.hosts[dp_index] if rng.random() < 0.7 else None
+                m.dpn(dp, net, iface)
+        elif op == "del_dpn" and (dpn := self.pick("datapath_networks")):
+            m.delete("datapath_networks", dpn)
+        elif op == "host_ip":
+            host = rng.choice(self.hosts)
+            lease = self.pick("ip_leases", interface_uuid=host)
+            m.model["ip_leases"][lease]["ipv4_address"] = f"192.168.1.{self.n % 250}"
+        elif op == "mac" and (v := self.pick("interfaces", mode="vif")):
+            m.mac(v)
+        elif op == "del_net" and len(nets) > 2:
+            self.delete_network(rng.choice(nets))
+
+    def delete_network(self, net: str) -> None:
+        model = self.m.model
+        for resource in ("ip_leases", "routes", "datapath_networks"):
+            for u in [u for u, r in model[resource].items() if r["network_uuid"] == net]:
+                del model[resource][u]
+        del model["networks"][net]
+
+    def binding(self, transport: str) -> LocalBinding:
+        ifaces = self.m.model["interfaces"]
+        mine = sorted(u for u, r in ifaces.items() if r["owner_datapath_uuid"] == "dp-0")
+        # leave some interfaces unbound (not yet plugged in)
+        ports = {u: i + 1 for i, u in enumerate(mine) if self.rng.random() < 0.8}
+        return LocalBinding("dp-0", transport, ports, TUNNEL_PORT)
+
+
+@pytest.mark.parametrize("transport", ["tunnel", "mac2mac"])
+@pytest.mark.parametrize("seed", range(12))
+def test_incremental_equals_full_rebuild_under_random_churn(seed, transport):
+    churn = Churn(seed)
+    agent = Agent(churn.m.snapshot(), churn.binding(transport))
+    for step in range(100):
+        churn.step()
+        agent.sync(churn.m.snapshot())
+        if step % 7 == 0:
+            agent.rebind(churn.binding(transport))
+        assert agent.desired.flows() == agent.full(), (seed, step, churn.n)
