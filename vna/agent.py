@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vna.announce import announcements
 from vna.desired import DesiredState
 from vna.dirty import dirty_for_ports, dirty_owners
 from vna.modelstore import ModelStore
@@ -28,6 +29,9 @@ from vnet.errors import ApiError
 from vnet.messaging import RpcClient
 
 log = logging.getLogger("vna.agent")
+
+# Seconds between MAC2MAC announcements; well under a learning switch's ageing (300 s).
+ANNOUNCE_INTERVAL = 10.0
 
 
 @dataclass
@@ -92,7 +96,11 @@ class Agent:
     # ------------------------------------------------------------ worker
     def _run(self) -> None:
         while not self._stop.is_set():
-            kind, payload = self.queue.get()
+            try:
+                kind, payload = self.queue.get(timeout=ANNOUNCE_INTERVAL)
+            except queue.Empty:
+                self._announce()
+                continue
             if kind == "stop":
                 return
             try:
@@ -217,7 +225,14 @@ class Agent:
         self.stats.last_sync_seconds = stats.seconds
         self._synced()
 
+    def _announce(self) -> None:
+        if self.connection is None or self.view is None:
+            return
+        for port, frame in announcements(self.view):
+            self.connection.packet_out(port, frame)
+
     def _synced(self) -> None:
+        self._announce()
         self.synced.set()
         if self.on_synced:
             self.on_synced()

@@ -58,11 +58,12 @@ class SwitchConnection:
         self.alive = True
 
     # -------------------------------------------------------- plumbing
-    def _send(self, msg: Any) -> int:
+    def _send(self, msg: Any, expect_reply: bool = True) -> int:
         with self._lock:
             self.datapath.set_xid(msg)
-            # Waiter registered before sending: the reply may beat us back.
-            self._waiters.setdefault(msg.xid, _Waiter())
+            if expect_reply:
+                # Registered before sending: the reply may beat us back.
+                self._waiters.setdefault(msg.xid, _Waiter())
         if not self.datapath.send_msg(msg):
             raise SwitchError("switch connection closed")
         return msg.xid
@@ -105,6 +106,13 @@ class SwitchConnection:
                                                   0, 0, self.parser.OFPMatch())
         waiter = self._wait(self._send(request), timeout)
         return [stat for reply in waiter.replies for stat in reply.body]
+
+    def packet_out(self, port: int, data: bytes) -> None:
+        ofp, parser = self.ofp, self.parser
+        self._send(parser.OFPPacketOut(self.datapath, buffer_id=ofp.OFP_NO_BUFFER,
+                                       in_port=ofp.OFPP_CONTROLLER,
+                                       actions=[parser.OFPActionOutput(port)], data=data),
+                   expect_reply=False)
 
     def send_bundle(self, messages: list[Any], timeout: float = 120.0) -> None:
         """Apply messages atomically (ONF bundle extension for OF1.3), then barrier.
