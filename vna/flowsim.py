@@ -3,7 +3,9 @@
 It implements what vna flows use - priority lookup with masked matches, apply-actions
 (output, set_field, move, dec_ttl), write-metadata and goto-table - and is strict
 where a real switch would be surprising: a packet matching two flows of equal
-priority, a flow missing its match prerequisites, or a backwards goto raise errors.
+priority, a flow missing the prerequisites of a field it matches or writes, or a
+backwards goto raise errors.  Fields are plain packet keys (e.g. icmpv4_type), so any
+field works without special support; checksums are not modelled (OVS fixes them).
 """
 
 from __future__ import annotations
@@ -71,9 +73,21 @@ def field_matches(name: str, want: Any, have: Any) -> bool:
     return _as_int(name, have) == _as_int(name, want)
 
 
+def _written_fields(flow: Flow) -> list[str]:
+    out = []
+    for action in flow.actions:
+        if action[0] == "set_field":
+            out.append(action[1])
+        elif action[0] == "move":
+            out += action[1:3]
+    return out
+
+
 def check_prerequisites(flow: Flow) -> None:
+    """OVS rejects a flow matching or writing a field whose prerequisites its match does
+    not establish (e.g. set_field icmpv4_type needs ip_proto=1 in the match)."""
     match = flow.match_dict()
-    for name in match:
+    for name in [*match, *_written_fields(flow)]:
         for prefix, needed, value in PREREQUISITES:
             if name.startswith(prefix) and match.get(needed) != value:
                 raise SimError(f"{name} without {needed}={value:#x} in {flow}")

@@ -29,7 +29,9 @@ class Table(IntEnum):
     ARP passes to L2_LOOKUP (real L2 semantics).  Non-ARP -> ROUTE."""
 
     ROUTE = 30
-    """Distributed router, source side only.  (network, eth_dst=router port MAC,
+    """Distributed router, source side only.  First the router's own addresses: (network,
+    eth_dst=router port MAC, ipv4_dst=its gateway IP) answers ICMP echo out of IN_PORT
+    and drops anything else.  Then (network, eth_dst=router port MAC,
     ipv4_dst in prefix) -> metadata := final destination network, eth_src := MAC of the
     last router's port there, dec_ttl once per router on the precomputed path,
     -> NEXTHOP.  Longest prefix wins through priority.  Miss -> L2_LOOKUP."""
@@ -93,6 +95,10 @@ class Prio(IntEnum):
     PREFIX_BASE = 100
     # Exact addresses always beat prefixes in RX_SRC, even a /32 route
     EXACT = 200
+    # ROUTE: packets for a router's own address beat every route entry (even a /32):
+    # echo requests are answered, everything else is consumed (dropped).
+    GATEWAY = 200
+    GATEWAY_ECHO = 201
 
 
 # --- cookie kinds (bits 63-56) -----------------------------------------------------
@@ -109,6 +115,7 @@ class Kind(IntEnum):
     L2_IFACE = 0x40  # obj interfaces.id
     L2_NETWORK = 0x41  # obj networks.id: physical flooding
     ROUTE = 0x50  # obj route_links.id
+    GATEWAY = 0x52  # obj route_links.id: ICMP echo responder of the router's ports
     NEXTHOP = 0x51  # obj interfaces.id
     RX_IFACE = 0x60  # obj interfaces.id: mac2mac receive restore
     RX_NETWORK = 0x61  # obj networks.id: mac2mac restore of routed sources
@@ -118,5 +125,8 @@ ETH_IPV4 = 0x0800
 ETH_ARP = 0x0806
 ARP_REQUEST = 1
 ARP_REPLY = 2
+IP_PROTO_ICMP = 1
+ICMP_ECHO_REPLY = 0
+ICMP_ECHO_REQUEST = 8
 # A router path longer than this is treated as a loop and dropped.
 MAX_ROUTER_HOPS = 8

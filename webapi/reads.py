@@ -85,7 +85,7 @@ def _filter_value(field: Field, text: str) -> Any:
         if field.kind == "ipv4":
             return parse_ipv4(text)
         if field.kind == "dpid":
-            return "0x%016x" % int(text, 0)
+            return f"0x{int(text, 0):016x}"
     except (KeyError, ValueError, AddressError):
         raise invalid(field.name, f"{text!r} is not a valid {field.kind} for {field.name}")\
             from None

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.capture import capture
 from vnet.lab import Lab
+from vnet.lab.capture import capture
 from vnet.lab.cloud import Cloud
 
 TRANSPORTS = ["tunnel", "mac2mac"]
@@ -93,7 +93,7 @@ def test_arp_is_answered_on_the_local_host(cloud: Cloud) -> None:
         ping_ok(cloud, "vm1", "10.1.0.12", count=1)
         ping_ok(cloud, "vm1", "10.2.0.14", count=1)
     assert neighbour_mac(cloud, "vm1", "10.1.0.12") == cloud.vms["vm2"].mac
-    assert neighbour_mac(cloud, "vm1", "10.1.0.1") == "02:00:00:00:01:01"
+    assert neighbour_mac(cloud, "vm1", "10.1.0.1") == "02:00:21:00:01:01"
     assert not [line for line in seen.lines if "ARP" in line], seen.lines
 
 

@@ -7,6 +7,7 @@ straight to the datapath hosting the destination.
 
 from __future__ import annotations
 
+from vna.features import gateway
 from vna.features.common import interface_id, vif_addresses
 from vna.flows import Action, Flow, ipv4_prefix_value, make_match
 from vna.pipeline import ETH_IPV4, NETWORK_MASK, Kind, Prio, Table, on_network
@@ -15,6 +16,15 @@ from vna.view import View
 
 
 def route_link_flows(view: View, route_link_uuid: str) -> list[Flow]:
+    """Everything a router owns in ROUTE: its own addresses (vna.features.gateway, listed
+    here because vna.desired wires one function per feature of an owner type) and its
+    route entries."""
+    return gateway.route_link_flows(view, route_link_uuid) + _route_entries(
+        view, route_link_uuid
+    )
+
+
+def _route_entries(view: View, route_link_uuid: str) -> list[Flow]:
     topo = topology(view)
     router = topo.routers.get(route_link_uuid)
     if router is None:

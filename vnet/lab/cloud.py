@@ -60,9 +60,9 @@ class Cloud:
         self.webapi: ServiceHandle | None = None
 
     # ------------------------------------------------------------ services
-    def start(self) -> Cloud:
+    def start(self, webapi_port: int | None = None) -> Cloud:
         self.vnmgr = self.services.start_vnmgr()
-        self.webapi = self.services.start_webapi()
+        self.webapi = self.services.start_webapi(webapi_port)
         self.api = Api(self.services.webapi_url)
         self.api.post("networks", uuid=UNDERLAY_NETWORK, display_name="underlay",
                       ipv4_network=str(UNDERLAY_CIDR.network_address),
@@ -152,11 +152,11 @@ class Cloud:
         assert self.api is not None
         index = len([n for n in self.networks.values() if n.gateway]) + 1
         self.api.post("route_links", uuid=route_link,
-                      mac_address=f"02:00:10:00:00:{index:02x}")
+                      mac_address=f"02:00:20:00:00:{index:02x}")
         for position, (network, gateway) in enumerate(ports.items(), start=1):
             port = f"if-{route_link.removeprefix('rl-')}p{position}"
             self.api.post("interfaces", uuid=port, mode="simulated", network_uuid=network,
-                          mac_address=f"02:00:00:00:{index:02x}:{position:02x}",
+                          mac_address=f"02:00:21:00:{index:02x}:{position:02x}",
                           ipv4_address=gateway, enable_routing="true")
             self.api.post("routes", uuid=f"r-{port.removeprefix('if-')}", interface_uuid=port,
                           network_uuid=network, route_link_uuid=route_link,

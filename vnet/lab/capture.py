@@ -5,10 +5,14 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from vnet.lab.netns import Netns
+
+if TYPE_CHECKING:
+    from vnet.lab.cloud import Cloud
 
 
 class Capture:
@@ -36,3 +40,11 @@ def capture(netns: Netns, iface: str, bpf: str = "") -> Iterator[Capture]:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=10)
         result.lines = [line for line in out.splitlines() if line.strip()]
+
+
+def underlay_packets(cloud: Cloud, host: str, traffic: Callable[[], object]) -> list[str]:
+    """tcpdump lines seen on `host`'s underlay port while `traffic()` runs."""
+    hv = cloud.hosts[host].hv
+    with capture(hv.netns, hv.underlay_port or "ul0", "not ether proto 0x88b5") as seen:
+        traffic()
+    return seen.lines

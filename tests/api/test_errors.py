@@ -1,0 +1,127 @@
+"""Every error class: right status, JSON body naming the field, and no change at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from .support import Api, random_mac, unique
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """Rows the bad requests refer to (created once per backend)."""
+
+    network: dict[str, Any]
+    interface: dict[str, Any]
+    datapath: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def rows(api: Api, network: dict[str, Any]) -> Fixture:
+    dp = api.create("datapaths", uuid=unique("dp"), node_id="errors", dpid="0xe5")
+    iface = api.create("interfaces", uuid=unique("if"), network_uuid=network["uuid"],
+                       mac_address=random_mac(), owner_datapath_uuid=dp["uuid"])
+    return Fixture(network, iface, dp)
+
+
+def _subnet(rows: Fixture, last: int) -> str:
+    return rows.network["ipv4_network"].rsplit(".", 1)[0] + f".{last}"
+
+
+def _interface(rows: Fixture, **fields: Any) -> tuple[str, str, dict[str, Any]]:
+    return "POST", "/interfaces", {"uuid": unique("if"), "network_uuid": rows.network["uuid"],
+                                   **fields}
+
+
+Case = Callable[[Fixture], tuple[str, str, Any]]
+
+CASES: dict[str, tuple[Case, int, str | None]] = {
+    "bad uuid format": (lambda r: ("POST", "/networks", {"uuid": "NW_Bad",
+                                                         "ipv4_network": "10.1.0.0"}),
+                        422, "uuid"),
+    "uuid of another resource": (lambda r: ("POST", "/networks", {
+        "uuid": "if-abc", "ipv4_network": "10.1.0.0"}), 422, "uuid"),
+    "bad MAC": (lambda r: _interface(r, mac_address="10:54:ff:00:00"), 422, "mac_address"),
+    "multicast MAC": (lambda r: _interface(r, mac_address="01:00:5e:00:00:01"), 422,
+                      "mac_address"),
+    "bad IP": (lambda r: _interface(r, ipv4_address="10.1.2.300"), 422, "ipv4_address"),
+    "IP outside network": (lambda r: _interface(r, ipv4_address="172.31.0.5"), 422,
+                           "ipv4_address"),
+    "network address": (lambda r: _interface(r, ipv4_address=_subnet(r, 0)), 422,
+                        "ipv4_address"),
+    "broadcast address": (lambda r: _interface(r, ipv4_address=_subnet(r, 255)), 422,
+                          "ipv4_address"),
+    "network not aligned": (lambda r: ("POST", "/networks", {"ipv4_network": "10.1.0.1"}),
+                            422, "ipv4_network"),
+    "bad prefix": (lambda r: ("POST", "/networks", {"ipv4_network": "10.1.0.0",
+                                                    "ipv4_prefix": "33"}), 422, "ipv4_prefix"),
+    "missing required field": (lambda r: ("POST", "/datapaths", {"dpid": "0x1"}), 422,
+                               "node_id"),
+    "bad boolean": (lambda r: _interface(r, enable_routing="maybe"), 422, "enable_routing"),
+    "bad mode": (lambda r: _interface(r, mode="tap"), 422, "mode"),
+    "duplicate uuid": (lambda r: ("POST", "/networks", {"uuid": r.network["uuid"],
+                                                        "ipv4_network": "10.1.0.0"}),
+                       409, "uuid"),
+    "duplicate MAC": (lambda r: _interface(r, mac_address=r.interface["mac_address"].upper()),
+                      409, "mac_address"),
+    "duplicate IP": (lambda r: _interface(r, ipv4_address=r.interface["ipv4_address"]), 409,
+                     "ipv4_address"),
+    "duplicate dpid": (lambda r: ("POST", "/datapaths", {"node_id": "x", "dpid": "229"}), 409,
+                       "dpid"),
+    "unknown network": (lambda r: ("POST", "/interfaces", {"network_uuid": "nw-nosuch"}), 404,
+                        "network_uuid"),
+    "unknown datapath": (lambda r: _interface(r, owner_datapath_uuid="dp-nosuch"), 404,
+                         "owner_datapath_uuid"),
+    "unknown route link": (lambda r: ("POST", "/routes", {
+        "interface_uuid": r.interface["uuid"], "route_link_uuid": "rl-nosuch"}), 404,
+                           "route_link_uuid"),
+    "unknown join end": (lambda r: ("POST", f"/datapaths/{r.datapath['uuid']}/networks/nw-x",
+                                    {}), 404, "network_uuid"),
+    "show unknown": (lambda r: ("GET", "/networks/nw-nosuch", None), 404, "uuid"),
+    "update unknown": (lambda r: ("PUT", "/networks/nw-nosuch", {"display_name": "x"}), 404,
+                       "uuid"),
+    "delete unknown": (lambda r: ("DELETE", "/interfaces/if-nosuch", None), 404, "uuid"),
+    "immutable field": (lambda r: ("PUT", f"/networks/{r.network['uuid']}",
+                                   {"ipv4_prefix": "16"}), 422, "ipv4_prefix"),
+    "network in use": (lambda r: ("DELETE", f"/networks/{r.network['uuid']}", None), 409, None),
+    "datapath in use": (lambda r: ("DELETE", f"/datapaths/{r.datapath['uuid']}", None), 409,
+                        None),
+    "malformed JSON": (lambda r: ("POST", "/networks", '{"uuid": "nw-x",'), 400, None),
+    "JSON not an object": (lambda r: ("POST", "/networks", "[1, 2]"), 400, None),
+    "bad limit": (lambda r: ("GET", "/networks?limit=1001", None), 422, "limit"),
+    "non-numeric offset": (lambda r: ("GET", "/networks?offset=x", None), 422, "offset"),
+    "unknown filter": (lambda r: ("GET", "/ip_leases?colour=red", None), 400, "colour"),
+    "bad filter value": (lambda r: ("GET", "/mac_leases?mac_address=zz", None), 422,
+                         "mac_address"),
+    "unknown route": (lambda r: ("GET", "/no/such/thing", None), 404, None),
+    "method not allowed": (lambda r: ("PUT", "/ip_leases/il-x", {}), 405, None),
+}
+
+
+def _send(api: Api, method: str, path: str, body: Any) -> Any:
+    if isinstance(body, str):
+        return api.request(method, path, data=body, headers={"Content-Type": "application/json"})
+    return api.request(method, path, data=body)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rejected_request_changes_nothing(api: Api, rows: Fixture, case: str) -> None:
+    build, status, field = CASES[case]
+    method, path, body = build(rows)
+    before = api.snapshot()
+    response = _send(api, method, path, body)
+    assert response.status_code == status, response.text
+    error = response.json()
+    assert set(error) == {"error", "message", "field"} and error["message"]
+    assert error["field"] == field
+    assert api.snapshot() == before
+
+
+def test_json_body_errors_name_the_field(api: Api, rows: Fixture) -> None:
+    response = api.post("/interfaces", json={"network_uuid": rows.network["uuid"],
+                                             "display_name": {"nested": 1}})
+    assert response.status_code == 422 and response.json()["field"] == "display_name"
