@@ -33,6 +33,7 @@ class VnmgrLink:
         self.status = status
         self.status_interval = status_interval
         self.seq: int | None = None
+        self._heartbeat_seen = False  # an up-to-date heartbeat arrived since the snapshot
         self.resyncs = 0
         self.events_received = 0
         self.paused = threading.Event()  # fault tests pause reception to force a gap
@@ -78,6 +79,7 @@ class VnmgrLink:
             self._stop.wait(1.0)
             return
         self.seq = int(snapshot["seq"])
+        self._heartbeat_seen = False
         self.resyncs += 1
         log.info("snapshot at seq %d", self.seq)
         self.deliver("snapshot", self.seq, snapshot["model"])
@@ -87,11 +89,13 @@ class VnmgrLink:
         if self.seq is None:
             return
         if message.get("heartbeat"):
-            # A heartbeat older than our snapshot is merely late; a newer one proves loss.
-            if seq > self.seq:
-                log.warning("heartbeat at seq %d but applied %d: events lost, resyncing",
-                            seq, self.seq)
+            # A heartbeat older than our snapshot is merely late, unless an up-to-date
+            # one came before it: then vnmgr's sequence went back (its database was
+            # replaced). A newer one proves loss. Either way, resync.
+            if seq > self.seq or (seq < self.seq and self._heartbeat_seen):
+                log.warning("heartbeat at seq %d but applied %d: resyncing", seq, self.seq)
                 self.seq = None
+            self._heartbeat_seen = seq == self.seq
             return
         self.events_received += 1
         if seq <= self.seq:
