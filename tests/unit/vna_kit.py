@@ -196,6 +196,7 @@ def ip_packet(
     ipv4_src: str,
     ipv4_dst: str,
     ttl: int = 64,
+    ip_proto: int = 17,
     **extra: Any,
 ) -> dict:
     return dict(
@@ -205,9 +206,25 @@ def ip_packet(
         eth_type=0x0800,
         ipv4_src=ipv4_src,
         ipv4_dst=ipv4_dst,
-        ip_proto=17,
+        ip_proto=ip_proto,
         ip_ttl=ttl,
         **extra,
+    )
+
+
+def icmp_packet(
+    in_port: int, eth_src: str, eth_dst: str, ipv4_src: str, ipv4_dst: str, icmp_type: int = 8
+) -> dict:
+    """An ICMP message (default: echo request, code 0)."""
+    return ip_packet(
+        in_port,
+        eth_src,
+        eth_dst,
+        ipv4_src,
+        ipv4_dst,
+        ip_proto=1,
+        icmpv4_type=icmp_type,
+        icmpv4_code=0,
     )
 
 
