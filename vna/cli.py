@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import threading
 
 from vnet.messaging import RpcClient
 from vnet.metrics import serve as serve_metrics
@@ -63,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         os._exit(0)
 
     on_sigterm(stop)
+    # Fault injection for tests and drills: SIGUSR1 toggles dropping vnmgr's events, as a
+    # lossy network would; the agent must notice the gap and resync on resume.
+    signal.signal(signal.SIGUSR1, lambda *_: _toggle(link.paused))
     cfg.CONF(args=[], project="os_ken")
     cfg.CONF.ofp_listen_host = of_host
     cfg.CONF.ofp_tcp_listen_port = of_port
@@ -73,3 +78,12 @@ def main(argv: list[str] | None = None) -> int:
              of_host, of_port, transport)
     AppManager.run_apps(["vna.switch"])
     return 0
+
+
+def _toggle(flag: threading.Event) -> None:
+    if flag.is_set():
+        flag.clear()
+        log.warning("resuming reception of vnmgr events")
+    else:
+        flag.set()
+        log.warning("dropping vnmgr events until the next SIGUSR1")

@@ -45,6 +45,7 @@ class Cloud:
     lab: Lab
     transport: str = "tunnel"
     database_url: str | None = None
+    service_env: dict[str, str] = field(default_factory=dict)
     hosts: dict[str, Host] = field(default_factory=dict)
     networks: dict[str, NetworkInfo] = field(default_factory=dict)
     vms: dict[str, Vm] = field(default_factory=dict)
@@ -52,7 +53,7 @@ class Cloud:
     def __post_init__(self) -> None:
         if self.transport not in ("tunnel", "mac2mac"):
             raise ValueError(f"transport must be tunnel or mac2mac, not {self.transport!r}")
-        self.services = Services(self.lab, self.database_url)
+        self.services = Services(self.lab, self.database_url, extra_env=self.service_env)
         self.underlay: Underlay | None = None
         self.api: Api | None = None
         self._macs = itertools.count(1)
