@@ -3,7 +3,8 @@
 - events dropped on the way to a vna: the gap is detected and the vna resyncs exactly;
 - ovs-vswitchd restarted: the vna reconnects and reinstalls everything;
 - vnmgr killed while the webapi receives writes: acknowledged writes are stored and
-  reach the agents, the others were answered with 503.
+  reach the agents, the others were answered with 503;
+- the database unreachable: 503 with a JSON error, and nothing half-written.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.mysql_db import SERVER, create_mysql_database
+from tests.tcp_proxy import TcpProxy
 from vnet.lab import Lab
 from vnet.lab.api import HttpError
 from vnet.lab.cloud import Cloud
@@ -118,3 +121,29 @@ def test_vnmgr_restart_loses_no_acknowledged_write(cloud: Cloud) -> None:
     report = agents_caught_up(cloud, timeout=15)
     assert report["seq"] > 0
     cloud.wait_ping("vm1", "10.2.0.14", timeout=5)
+
+
+def test_database_down_gives_503_and_leaves_no_partial_state(e2e_environment: None) -> None:
+    with Lab() as lab:
+        url = create_mysql_database(lab)
+        proxy = TcpProxy((SERVER["host"], 3306))
+        lab.on_close(proxy.close)
+        proxied = url.replace(f"@{SERVER['host']}/", f"@127.0.0.1:{proxy.port}/")
+        c = Cloud(lab, database_url=proxied,
+                  service_env={"VNET_MESSAGING_RPC_TIMEOUT_MS": "3000"}).start()
+        assert c.api is not None
+        c.api.post("networks", uuid="nw-before", ipv4_network="10.1.0.0", ipv4_prefix=24)
+        proxy.cut()
+        with pytest.raises(HttpError) as refused:
+            c.api.post("interfaces", uuid="if-during", network_uuid="nw-before")
+        assert refused.value.status == 503, refused.value.body
+        assert refused.value.body["error"] == "unavailable", refused.value.body
+        with pytest.raises(HttpError) as health:
+            c.api.get("health")
+        assert health.value.status == 503
+        proxy.restore()
+        names = {row["uuid"] for row in c.api.get("interfaces")["items"]}
+        assert "if-during" not in names
+        assert c.api.get("mac_leases")["total_count"] == 0, "half a write survived"
+        c.api.post("interfaces", uuid="if-after", network_uuid="nw-before")
+        assert c.api.get("interfaces/if-after")["ipv4_address"] == "10.1.0.2"
