@@ -38,6 +38,7 @@ class NetworkInfo:
     uuid: str
     cidr: ipaddress.IPv4Network
     gateway: str | None = None
+    mode: str = "virtual"
 
 
 @dataclass
@@ -101,21 +102,28 @@ class Cloud:
                       network_uuid=UNDERLAY_NETWORK, ipv4_address=ip)
         host = Host(name, index, hv, datapath_uuid, node_id, ip, host_if)
         self.hosts[name] = host
-        for network in self.networks.values():
+        for network in self.virtual_networks:
             self._join(host, network)
         self.start_vna(host)
         return host
 
-    def add_network(self, uuid: str, cidr: str) -> NetworkInfo:
+    def add_network(self, uuid: str, cidr: str, mode: str = "virtual") -> NetworkInfo:
+        """A network; virtual ones are joined to every host over the underlay, physical
+        ones are left for the caller to attach to a host port (datapath_networks)."""
         net = ipaddress.IPv4Network(cidr)
         assert self.api is not None, "start() first"
         self.api.post("networks", uuid=uuid, ipv4_network=str(net.network_address),
-                      ipv4_prefix=net.prefixlen, network_mode="virtual")
-        info = NetworkInfo(uuid, net)
+                      ipv4_prefix=net.prefixlen, network_mode=mode)
+        info = NetworkInfo(uuid, net, mode=mode)
         self.networks[uuid] = info
-        for host in self.hosts.values():
-            self._join(host, info)
+        if mode == "virtual":
+            for host in self.hosts.values():
+                self._join(host, info)
         return info
+
+    @property
+    def virtual_networks(self) -> list[NetworkInfo]:
+        return [n for n in self.networks.values() if n.mode == "virtual"]
 
     def _join(self, host: Host, network: NetworkInfo) -> None:
         assert self.api is not None
