@@ -1,0 +1,34 @@
+"""The `vnctl` entry point: global options, then one command group per resource."""
+
+from __future__ import annotations
+
+import click
+
+from vnet.vnctl.client import DEFAULT_URI, Client
+from vnet.vnctl.commands import Session, resource_groups
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--webapi-uri", envvar="VNCTL_WEBAPI_URI", default=DEFAULT_URI,
+              show_default=True, show_envvar=True, help="where vnet-webapi listens")
+@click.option("--json", "as_json", is_flag=True, help="print JSON for scripts")
+@click.option("--timeout", type=float, default=30.0, show_default=True,
+              help="seconds to wait for each answer")
+@click.option("--curl", "show_curl", is_flag=True,
+              help="also print each request as a curl command on stderr")
+@click.pass_context
+def cli(ctx: click.Context, webapi_uri: str, as_json: bool, timeout: float,
+        show_curl: bool) -> None:
+    """Manage wakame-vnet through its HTTP API, in the style of OpenVNet's vnctl."""
+    client = Client(webapi_uri, timeout)
+    ctx.obj = Session(client, as_json)
+    if show_curl:
+        ctx.call_on_close(lambda: [click.echo(line, err=True) for line in client.curl_log])
+
+
+for _group in resource_groups():
+    cli.add_command(_group)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="vnctl")

@@ -1,0 +1,154 @@
+"""The verbs add/show/del/modify, each built once for any Target."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from vnet.vnctl import options
+from vnet.vnctl.client import Client, VnctlError
+from vnet.vnctl.datapaths import AGENT_STATUS
+from vnet.vnctl.output import Row, ShowExtra, emit_row, emit_rows
+from vnet.vnctl.targets import Target, joins_of, top_level
+
+SHOW_EXTRAS: dict[str, ShowExtra] = {"datapaths": AGENT_STATUS}
+
+
+@dataclass
+class Session:
+    client: Client
+    as_json: bool = False
+
+
+def _session(values: dict[str, Any]) -> Session:
+    session: Session = click.get_current_context().find_object(Session)
+    if values.pop("as_json", False):
+        session.as_json = True
+    return session
+
+
+JSON_OPTION = click.Option(["--json", "as_json"], is_flag=True, help="print JSON for scripts")
+
+
+def _arg(dest: str, metavar: str, *, required: bool = True, many: bool = False) -> click.Argument:
+    # An explicit metavar replaces click's own, so the optional brackets are ours to add.
+    shown = metavar.upper() + ("..." if many else "")
+    return click.Argument([dest], metavar=shown if required else f"[{shown}]",
+                          required=required, nargs=-1 if many else 1)
+
+
+def _noun(target: Target) -> str:
+    """"ip lease", "datapath network": the resource name as a word in help texts."""
+    return target.resource.name.removesuffix("s").replace("_", " ")
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def _parent_args(target: Target) -> list[click.Argument]:
+    return [_arg("parent", target.parent_field)] if target.parent_field else []
+
+
+def _command(name: str, help_text: str, params: list[click.Parameter],
+             run: Callable[[Session, dict[str, Any]], None]) -> click.Command:
+    def callback(**values: Any) -> None:
+        session = _session(values)
+        run(session, values)
+    return click.Command(name, params=[*params, JSON_OPTION], callback=callback, help=help_text)
+
+
+def add(target: Target) -> click.Command:
+    fields = target.fields(create=True)
+    columns = options.columns(target.resource.all_fields())
+
+    def run(session: Session, values: dict[str, Any]) -> None:
+        body = options.given(fields, values)
+        path = (target.item(values.get("parent"), values["item"]) if target.is_join
+                else target.collection(None))
+        emit_row(session.client.call("POST", path, **body), columns, session.as_json)
+
+    item = [_arg("item", target.item_field)] if target.is_join else []
+    return _command("add", f"Create {_a(_noun(target))}.",
+                    [*_parent_args(target), *item, *options.options(fields, True)], run)
+
+
+def show(target: Target) -> click.Command:
+    filters = target.filters()
+    extra = SHOW_EXTRAS.get(target.resource.name)
+    columns = options.columns(target.resource.all_fields())
+
+    def run(session: Session, values: dict[str, Any]) -> None:
+        client, parent = session.client, values.get("parent")
+        if values["item"]:
+            rows = [client.call("GET", target.item(parent, values["item"]))]
+        else:
+            rows = client.list_all(target.collection(parent),
+                                   **options.given(filters, values))
+        if extra:
+            rows = extra.enrich(client, rows)
+        shown_columns = columns + (extra.columns if extra else ())
+        table_rows = [{**row, **extra.display(row)} if extra else row for row in rows]
+        if values["item"]:
+            emit_row(rows[0] if session.as_json else table_rows[0], shown_columns,
+                     session.as_json)
+        else:
+            emit_rows(rows if session.as_json else table_rows, shown_columns,
+                      session.as_json)
+
+    return _command("show", f"Show one {_noun(target)}, or list them all (optionally filtered).",
+                    [*_parent_args(target), _arg("item", target.item_field, required=False),
+                     *options.options(filters)], run)
+
+
+def delete(target: Target) -> click.Command:
+    columns = options.columns(target.resource.all_fields())
+
+    def run(session: Session, values: dict[str, Any]) -> None:
+        deleted: list[Row] = []
+        try:
+            for item in values["items"]:
+                deleted.append(session.client.call(
+                    "DELETE", target.item(values.get("parent"), item)))
+        finally:
+            # Rows deleted before a failure are gone: say so even when exiting with 1.
+            emit_rows(deleted, columns, session.as_json)
+
+    return _command("del", f"Delete {_noun(target)}s; stops at the first failure.",
+                    [*_parent_args(target), _arg("items", target.item_field, many=True)], run)
+
+
+def modify(target: Target) -> click.Command:
+    fields = target.fields(update=True)
+    columns = options.columns(target.resource.all_fields())
+
+    def run(session: Session, values: dict[str, Any]) -> None:
+        body = options.given(fields, values)
+        if not body:
+            raise VnctlError("nothing to modify: give at least one of "
+                             + ", ".join(options.flag(f.name) for f in fields))
+        row = session.client.call("PUT", target.item(None, values["item"]), **body)
+        emit_row(row, columns, session.as_json)
+
+    return _command("modify", f"Update {_a(_noun(target))}.",
+                    [_arg("item", target.item_field), *options.options(fields)], run)
+
+
+def group(target: Target) -> click.Group:
+    verbs = [add, show, delete] + ([modify] if target.resource.updatable and not target.is_join
+                                   else [])
+    what = target.resource.description or _noun(target).capitalize() + "s"
+    result = click.Group(target.name, help=f"{what}.")
+    for verb in verbs:
+        result.add_command(verb(target))
+    if not target.is_join:
+        for join in joins_of(target.name):
+            result.add_command(group(join))
+    return result
+
+
+def resource_groups() -> list[click.Group]:
+    return [group(target) for target in top_level()]

@@ -1,0 +1,53 @@
+"""What a vnctl verb acts on: a top-level resource (`networks/<uuid>`) or a join row
+reached through its parent (`datapaths/<dp>/networks/<nw>`). Verbs only see a Target,
+so one builder per verb serves every resource."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from webapi.resources import JOINS, RESOURCES, TOP_LEVEL, Field, Join, Resource
+
+
+@dataclass(frozen=True)
+class Target:
+    resource: Resource  # the rows' type, whose fields become options and columns
+    name: str  # command group name
+    parent: str | None = None  # joins: the parent collection, e.g. "datapaths"
+    parent_field: str | None = None  # e.g. "datapath_uuid" (argument metavar)
+    item_field: str = "uuid"  # what names one row on the command line
+
+    @classmethod
+    def of_resource(cls, resource: Resource) -> Target:
+        return cls(resource, resource.name)
+
+    @classmethod
+    def of_join(cls, join: Join) -> Target:
+        return cls(join.resource, join.child, join.parent, join.parent_field, join.child_field)
+
+    @property
+    def is_join(self) -> bool:
+        return self.parent is not None
+
+    def collection(self, parent: str | None) -> str:
+        return f"{self.parent}/{parent}/{self.name}" if self.is_join else self.name
+
+    def item(self, parent: str | None, item: str) -> str:
+        return f"{self.collection(parent)}/{item}"
+
+    def fields(self, *, create: bool = False, update: bool = False) -> list[Field]:
+        return [f for f in self.resource.all_fields()
+                if (create and f.create) or (update and f.update)]
+
+    def filters(self) -> list[Field]:
+        """List filters; the ends already named on the command line are left out."""
+        named = {"id", "uuid", self.parent_field}
+        return [f for f in self.resource.filterable().values() if f.name not in named]
+
+
+def top_level() -> list[Target]:
+    return [Target.of_resource(RESOURCES[name]) for name in TOP_LEVEL]
+
+
+def joins_of(parent: str) -> list[Target]:
+    return [Target.of_join(j) for j in JOINS if j.parent == parent]
