@@ -110,6 +110,11 @@ def test_unknown_unicast_and_broadcast_are_not_flooded(cloud: Cloud) -> None:
     assert h2 is not None
 
 
+def test_gateway_answers_ping_on_the_local_host(cloud: Cloud) -> None:
+    assert ping_ok(cloud, "vm1", "10.1.0.1") == [64, 64, 64]
+    assert ping_ok(cloud, "vm4", "10.2.0.1") == [64, 64, 64]
+
+
 # ------------------------------------------------------------------ isolation
 
 def test_networks_without_a_route_are_isolated(cloud: Cloud) -> None:

@@ -3,37 +3,24 @@
 from __future__ import annotations
 
 import pytest
-from vna_kit import TUNNEL_PORT, Agent, ModelBuilder, arp_request, ip_packet
+from vna_kit import (
+    TUNNEL_PORT,
+    Agent,
+    ModelBuilder,
+    agent_on,
+    arp_request,
+    gw_mac,
+    ip_packet,
+    routed_world,
+    two_hosts,
+)
 
 from vna.view import LocalBinding
 
 
-def base() -> ModelBuilder:
-    m = ModelBuilder()
-    dp1, dp2 = m.datapath("1"), m.datapath("2")
-    under = m.network("underlay", "192.168.0.0/24", mode="physical")
-    m.host("h1", dp1, under, "192.168.0.1")
-    m.host("h2", dp2, under, "192.168.0.2")
-    return m
-
-
-def agent_on(m: ModelBuilder, dp: str, ports: dict[str, int], **kw) -> Agent:
-    kw.setdefault("tunnel_ofport", TUNNEL_PORT)
-    return Agent(m.snapshot(), LocalBinding(f"dp-{dp}", ports=ports, **kw))
-
-
 @pytest.fixture
 def routed() -> ModelBuilder:
-    m = base()
-    nw1, nw2 = m.network("1", "10.1.0.0/24"), m.network("2", "10.2.0.0/24")
-    m.vif("a", "dp-1", nw1, "10.1.0.10")
-    m.vif("b", "dp-2", nw2, "10.2.0.20")
-    m.router("r", [(nw1, "10.1.0.1"), (nw2, "10.2.0.1")])
-    return m
-
-
-def gw_mac(m: ModelBuilder, link: str, network: str) -> str:
-    return m.mac_of(m.router_port(link, network))
+    return routed_world()
 
 
 def test_routed_on_the_source_datapath_and_sent_straight_to_the_destination(routed):
@@ -104,7 +91,7 @@ def test_ingress_disabled_port_does_not_route(routed):
 @pytest.fixture
 def chain() -> ModelBuilder:
     """nw1 - r1 - nw2 - r2 - nw3, with static routes both ways."""
-    m = base()
+    m = two_hosts()
     nw1, nw2, nw3 = (m.network(str(i), f"10.{i}.0.0/24") for i in (1, 2, 3))
     m.vif("a", "dp-1", nw1, "10.1.0.10")
     m.vif("m", "dp-2", nw2, "10.2.0.30")
@@ -144,7 +131,7 @@ def test_return_path_through_the_chain(chain):
 
 
 def test_longest_prefix_wins():
-    m = base()
+    m = two_hosts()
     nw1, nw2, nw3 = (m.network(str(i), f"10.{i}.0.0/24") for i in (1, 2, 3))
     m.vif("a", "dp-1", nw1, "10.1.0.10")
     m.vif("x", "dp-1", nw2, "10.9.1.1")  # reachable via the /16 on nw2

@@ -189,6 +189,35 @@ class Agent:
         return Pipeline(self.desired.flows().values()).run(packet)
 
 
+def two_hosts() -> ModelBuilder:
+    """Datapaths dp-1 and dp-2 with underlay addresses 192.168.0.1 and .2."""
+    m = ModelBuilder()
+    dp1, dp2 = m.datapath("1"), m.datapath("2")
+    under = m.network("underlay", "192.168.0.0/24", mode="physical")
+    m.host("h1", dp1, under, "192.168.0.1")
+    m.host("h2", dp2, under, "192.168.0.2")
+    return m
+
+
+def routed_world() -> ModelBuilder:
+    """nw-1 10.1.0.0/24 (vif a on dp-1) - router rl-r - nw-2 10.2.0.0/24 (vif b on dp-2)."""
+    m = two_hosts()
+    nw1, nw2 = m.network("1", "10.1.0.0/24"), m.network("2", "10.2.0.0/24")
+    m.vif("a", "dp-1", nw1, "10.1.0.10")
+    m.vif("b", "dp-2", nw2, "10.2.0.20")
+    m.router("r", [(nw1, "10.1.0.1"), (nw2, "10.2.0.1")])
+    return m
+
+
+def agent_on(m: ModelBuilder, dp: str, ports: dict[str, int], **kw: Any) -> Agent:
+    kw.setdefault("tunnel_ofport", TUNNEL_PORT)
+    return Agent(m.snapshot(), LocalBinding(f"dp-{dp}", ports=ports, **kw))
+
+
+def gw_mac(m: ModelBuilder, link: str, network: str) -> str:
+    return m.mac_of(m.router_port(link, network))
+
+
 def ip_packet(
     in_port: int,
     eth_src: str,

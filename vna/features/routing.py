@@ -16,12 +16,9 @@ from vna.view import View
 
 
 def route_link_flows(view: View, route_link_uuid: str) -> list[Flow]:
-    """Everything a router owns in ROUTE: its own addresses (vna.features.gateway, listed
-    here because vna.desired wires one function per feature of an owner type) and its
-    route entries."""
-    return gateway.route_link_flows(view, route_link_uuid) + _route_entries(
-        view, route_link_uuid
-    )
+    """Everything a router owns in ROUTE: its own addresses (vna.features.gateway) and
+    its route entries."""
+    return gateway.route_link_flows(view, route_link_uuid) + _route_entries(view, route_link_uuid)
 
 
 def _route_entries(view: View, route_link_uuid: str) -> list[Flow]:
