@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -69,8 +68,9 @@ def machine_info() -> dict[str, Any]:
     ovs = subprocess.run(["ovs-vswitchd", "--version"], capture_output=True, text=True)
     cpu = ""
     try:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in
-                    Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")), "")
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next((ln.split(":", 1)[1].strip() for ln in lines
+                    if ln.startswith("model name")), "")
     except OSError:
         pass
     return {
@@ -126,7 +126,7 @@ def dump_flows_raw(hv: Hypervisor, bridge: str = "br-int", stats: bool = False) 
 
 def parse_ts(stamp: str) -> float:
     return dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").replace(
-        tzinfo=dt.timezone.utc).timestamp()
+        tzinfo=dt.UTC).timestamp()
 
 
 def wait_full_sync(handle: ServiceHandle, offset: int, timeout: float) -> dict[str, Any]:
@@ -163,8 +163,10 @@ class FlowMonitor:
 
     def __init__(self, hv: Hypervisor, bridge: str = "br-int") -> None:
         self.proc = subprocess.Popen(
-            ["ovs-ofctl", "-O", "OpenFlow13", "monitor", bridge, "watch:!initial,!own"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+            # stdbuf: ovs-ofctl's stdout is a pipe here, so it would be block-buffered.
+            ["stdbuf", "-oL", "ovs-ofctl", "-O", "OpenFlow13", "monitor", bridge,
+             "watch:!initial,!own"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
             env={**os.environ, **hv.ovs.env}, stdin=subprocess.DEVNULL)
         self._lock = threading.Lock()
         self._waiting: dict[str, threading.Event] = {}
@@ -217,8 +219,9 @@ class Bed:
     counts: dict[str, int] = field(default_factory=dict)
     populate_seconds: float = 0.0
 
-    def call(self, op: str, resource: str, uuid: str | None = None, **params: Any) -> Any:
-        return self.rpc.call(op, resource, uuid, params, timeout_ms=60000)
+    def call(self, op: str, resource: str, target: str | None = None, **params: Any) -> Any:
+        """A vnmgr write; `uuid=` in params names the row to create."""
+        return self.rpc.call(op, resource, target, params, timeout_ms=60000)
 
     def start_vna(self, name: str) -> tuple[ServiceHandle, int]:
         """Start (or restart) the vna of `name`; returns it and its log offset at start."""
@@ -296,7 +299,7 @@ def build(lab: Lab, n: int) -> Bed:
                                          mtu=1450)
             else:
                 owner = remote_owners[(i * 10 + j) % len(remote_owners)]
-                bed.call("create", "interfaces", uuid=f"if-{i:05d}-{j}", mode="vif",
+                bed.call("create", "interfaces", uuid=f"if-{i:05d}x{j}", mode="vif",
                          owner_datapath_uuid=owner, mac_address=mac, network_uuid=nw,
                          ipv4_address=ip)
             interfaces += 1
@@ -311,7 +314,7 @@ def build(lab: Lab, n: int) -> Bed:
             bed.call("create", "interfaces", uuid=port, mode="simulated",
                      network_uuid=f"nw-{i:05d}", mac_address=f"02:00:00:00:{k + 1:02x}:{pos:02x}",
                      ipv4_address=str(cidr.network_address + 1), enable_routing="true")
-            bed.call("create", "routes", uuid=f"r-{k}-{pos}", interface_uuid=port,
+            bed.call("create", "routes", uuid=f"r-{k}x{pos}", interface_uuid=port,
                      network_uuid=f"nw-{i:05d}", route_link_uuid=rl,
                      ipv4_network=str(cidr.network_address), ipv4_prefix=24)
         routers += 1
@@ -565,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PATH"] += os.pathsep + "/usr/sbin" + os.pathsep + "/sbin"
     sizes = args.sizes or ([1000] if args.quick else [1000, 10000])
     calls = args.calls or (50 if args.quick else 200)
-    res: dict[str, Any] = {"started": dt.datetime.now(dt.timezone.utc).isoformat(),
+    res: dict[str, Any] = {"started": dt.datetime.now(dt.UTC).isoformat(),
                            "mode": "quick" if args.quick else "full", "machine": machine_info(),
                            "sizes": sizes, "full_sync": []}
     log(f"machine: {res['machine']}")
@@ -592,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"N={n}: convergence {res['convergence']}")
             res["resync"] = bench_resync(bed)
             log(f"N={n}: resync {res['resync']}")
-    res["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    res["finished"] = dt.datetime.now(dt.UTC).isoformat()
     text = report(res)
     res["report_markdown"] = text
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
