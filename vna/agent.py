@@ -21,7 +21,7 @@ from typing import Any
 from vna.announce import announcements
 from vna.desired import DesiredState
 from vna.dirty import dirty_for_ports, dirty_owners
-from vna.modelstore import ModelStore
+from vna.modelstore import Change, ModelStore
 from vna.ovsdb import OvsPort
 from vna.switch import SwitchConnection, SwitchError
 from vna.syncer import Syncer
@@ -133,8 +133,8 @@ class Agent:
         if old_view is None or self.connection is None:
             self._rebuild()
             return
-        new_view = self._make_view()
-        if new_view is None:
+        new_view = self._make_view(applied)
+        if new_view is None or new_view.binding.datapath_uuid != old_view.binding.datapath_uuid:
             self._rebuild()
             self._full_sync()
             return
@@ -145,7 +145,7 @@ class Agent:
     def _on_ports(self, ports: dict[str, OvsPort]) -> None:
         self.ports = ports
         old_view = self.view
-        new_view = self._make_view()
+        new_view = self._make_view([])
         if old_view is None or new_view is None or self.connection is None:
             self._rebuild()
             return
@@ -170,27 +170,34 @@ class Agent:
         return next((uuid for uuid, dp in self.store.model["datapaths"].items()
                      if dp["dpid"] == dpid), None)
 
-    def _binding(self, datapath_uuid: str) -> LocalBinding:
+    def _binding(self, view: View, datapath_uuid: str) -> LocalBinding:
         """Which model interface each bridge port is: by iface-id, else by port_name."""
         by_iface_id = {p.iface_id: p.ofport for p in self.ports.values() if p.iface_id}
         bound: dict[str, int] = {}
-        for uuid, interface in self.store.model["interfaces"].items():
-            if interface.get("owner_datapath_uuid") != datapath_uuid:
-                continue
+        for uuid in view.hosted_on(datapath_uuid):
             ofport = by_iface_id.get(uuid)
-            if ofport is None and interface.get("port_name") in self.ports:
-                ofport = self.ports[interface["port_name"]].ofport
+            port_name = (view.interface(uuid) or {}).get("port_name")
+            if ofport is None and port_name in self.ports:
+                ofport = self.ports[port_name].ofport
             if ofport is not None:
                 bound[uuid] = ofport
         tunnel = self.ports.get(self.tunnel_port) if self.tunnel_port else None
         return LocalBinding(datapath_uuid=datapath_uuid, transport=self.transport, ports=bound,
                             tunnel_ofport=tunnel.ofport if tunnel else None)
 
-    def _make_view(self) -> View | None:
+    def _make_view(self, changes: list[Change] | None = None) -> View | None:
+        """The view after `changes` (derived from the current one), or a fresh one."""
         datapath_uuid = self._datapath_uuid()
         if datapath_uuid is None:
             return None
-        return View(self.store.model, self._binding(datapath_uuid))
+        unbound = LocalBinding(datapath_uuid=datapath_uuid, transport=self.transport)
+        old = self.view
+        if changes is not None and old is not None and old.binding.datapath_uuid == datapath_uuid:
+            view = View.updated(old, changes, self.store.model, unbound)
+        else:
+            view = View(self.store.model, unbound)
+        view.binding = self._binding(view, datapath_uuid)
+        return view
 
     def _rebuild(self) -> None:
         self.view = self._make_view()

@@ -8,7 +8,7 @@ costs O(its own objects).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -50,6 +50,23 @@ class Address:
     mac: str
 
 
+def _rebucket(index: dict[Any, list[Row]], changes: list[Any], key: str
+              ) -> dict[Any, list[Row]]:
+    """A copy of `index` with the changed rows moved to the buckets they now belong to."""
+    index = dict(index)
+    latest = {c.uuid: c.new for c in changes}  # several changes of one row: the last wins
+    keys = {row.get(key) for c in changes for row in (c.old, c.new) if row is not None}
+    for k in keys:
+        bucket = [r for r in index.get(k, []) if r["uuid"] not in latest]
+        bucket += [row for row in latest.values() if row is not None and row.get(key) == k]
+        bucket.sort(key=lambda r: r["id"])
+        if bucket:
+            index[k] = bucket
+        else:
+            index.pop(k, None)
+    return index
+
+
 def _by(rows: Mapping[str, Row], key: str) -> dict[Any, list[Row]]:
     index: dict[Any, list[Row]] = defaultdict(list)
     for row in rows.values():
@@ -59,24 +76,64 @@ def _by(rows: Mapping[str, Row], key: str) -> dict[Any, list[Row]]:
     return index
 
 
+# Indexes of a View: attribute -> (resource, field the rows are grouped by).
+_INDEXES: dict[str, tuple[str, str]] = {
+    "_macs": ("mac_leases", "interface_uuid"),
+    "_ips": ("ip_leases", "interface_uuid"),
+    "_ips_by_network": ("ip_leases", "network_uuid"),
+    "_routes_by_link": ("routes", "route_link_uuid"),
+    "_routes_by_iface": ("routes", "interface_uuid"),
+    "_routes_by_network": ("routes", "network_uuid"),
+    "_hosted": ("interfaces", "owner_datapath_uuid"),
+    "_dpn_by_iface": ("datapath_networks", "interface_uuid"),
+}
+
+
+def _dpn_key(row: Row) -> tuple[str, str]:
+    return (row["datapath_uuid"], row["network_uuid"])
+
+
 class View:
     def __init__(self, model: Model, binding: LocalBinding) -> None:
         self.model = model
         self.binding = binding
-        self._macs = _by(self._rows("mac_leases"), "interface_uuid")
-        self._ips = _by(self._rows("ip_leases"), "interface_uuid")
-        self._ips_by_network = _by(self._rows("ip_leases"), "network_uuid")
-        self._routes_by_link = _by(self._rows("routes"), "route_link_uuid")
-        self._routes_by_iface = _by(self._rows("routes"), "interface_uuid")
-        self._routes_by_network = _by(self._rows("routes"), "network_uuid")
-        self._hosted = _by(self._rows("interfaces"), "owner_datapath_uuid")
+        for attr, (resource, key) in _INDEXES.items():
+            setattr(self, attr, _by(self._rows(resource), key))
         self._dpn: dict[tuple[str, str], Row] = {
-            (r["datapath_uuid"], r["network_uuid"]): r
-            for r in self._rows("datapath_networks").values()
+            _dpn_key(r): r for r in self._rows("datapath_networks").values()
         }
-        self._dpn_by_iface = _by(self._rows("datapath_networks"), "interface_uuid")
         # Derived structures other modules compute once per view (see vna.routers).
         self.cache: dict[str, Any] = {}
+
+    @classmethod
+    def updated(cls, old: View, changes: Iterable[Any], model: Model,
+                binding: LocalBinding) -> View:
+        """The view of `model` after `changes` (vna.modelstore.Change), derived from `old`.
+
+        Rebuilding every index costs O(model) per event (10 ms at 10k interfaces);
+        this touches only the buckets the changed rows were or are in, and shares the
+        rest with `old` (copy-on-write), which stays valid for dirty tracking.
+        """
+        view = cls.__new__(cls)
+        view.model, view.binding, view.cache = model, binding, {}
+        by_resource: dict[str, list[Any]] = defaultdict(list)
+        for change in changes:
+            by_resource[change.resource].append(change)
+        for attr, (resource, key) in _INDEXES.items():
+            index = getattr(old, attr)
+            if resource in by_resource:
+                index = _rebucket(index, by_resource[resource], key)
+            setattr(view, attr, index)
+        view._dpn = old._dpn
+        if "datapath_networks" in by_resource:
+            view._dpn = dict(old._dpn)
+            for change in by_resource["datapath_networks"]:
+                if change.old is not None:
+                    view._dpn.pop(_dpn_key(change.old), None)
+            for change in by_resource["datapath_networks"]:
+                if change.new is not None:
+                    view._dpn[_dpn_key(change.new)] = change.new
+        return view
 
     def _rows(self, resource: str) -> Mapping[str, Row]:
         return self.model.get(resource, {})

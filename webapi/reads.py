@@ -77,7 +77,10 @@ def _filter_value(field: Field, text: str) -> Any:
             model = m.MODELS[field.ref or ""]
             return select(model.id).where(model.uuid == text).scalar_subquery()
         if field.kind == "integer":
-            return int(text, 0)
+            value = int(text, 0)
+            if not -2**63 <= value < 2**63:  # else the driver fails: a 500, not 422
+                raise ValueError(text)
+            return value
         if field.kind == "boolean":
             return {"true": True, "1": True, "false": False, "0": False}[text.lower()]
         if field.kind == "mac":

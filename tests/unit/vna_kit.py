@@ -12,7 +12,7 @@ from vna.dirty import dirty_for_ports, dirty_owners
 from vna.flows import Flow
 from vna.flowsim import Outcome, Pipeline
 from vna.modelstore import ModelStore
-from vna.view import RESOURCES, LocalBinding, View
+from vna.view import _INDEXES, RESOURCES, LocalBinding, View
 
 TUNNEL_PORT = 100
 
@@ -154,6 +154,14 @@ class ModelBuilder:
         )
 
 
+def assert_same_indexes(derived: View, fresh: View) -> None:
+    """An incrementally derived View must index exactly what a fresh one does."""
+    for attr in (*_INDEXES, "_dpn"):
+        mine = {k: v for k, v in getattr(derived, attr).items() if v}
+        theirs = {k: v for k, v in getattr(fresh, attr).items() if v}
+        assert mine == theirs, f"View.updated diverged in {attr}"
+
+
 class Agent:
     """One datapath's pure core, driven the way the runtime drives it."""
 
@@ -171,7 +179,8 @@ class Agent:
     def sync(self, model: dict) -> tuple[list[Flow], list[Flow]]:
         old = self.view()
         changes = self.store.load(model)
-        new = self.view()
+        new = View.updated(old, changes, self.store.model, self.binding)
+        assert_same_indexes(new, self.view())
         self.last_dirty = dirty_owners(changes, old, new)
         return self.desired.update(new, self.last_dirty)
 
