@@ -30,11 +30,7 @@ def cloud(e2e_environment: None) -> Iterator[Cloud]:
     with Lab() as lab:
         # Short RPC timeouts: a vnmgr outage becomes 503s within the test's time frame.
         c = Cloud(lab, service_env={"VNET_MESSAGING_RPC_TIMEOUT_MS": "1000"}).start()
-        c.add_host("h1")
-        c.add_host("h2")
-        c.add_network("nw-a", "10.1.0.0/24")
-        c.add_network("nw-b", "10.2.0.0/24")
-        c.add_router("rl-r1", {"nw-a": "10.1.0.1", "nw-b": "10.2.0.1"})
+        c.add_two_routed_networks()
         c.add_vm("h1", "vm1", "nw-a", "10.1.0.11")
         c.add_vm("h2", "vm2", "nw-a", "10.1.0.12")
         c.add_vm("h2", "vm4", "nw-b", "10.2.0.14")

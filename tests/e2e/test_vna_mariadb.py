@@ -21,11 +21,7 @@ from vnet.lab.cloud import Cloud
 def cloud_on_mariadb(e2e_environment: None) -> Iterator[Cloud]:
     with Lab() as lab:
         cloud = Cloud(lab, database_url=create_mysql_database(lab)).start()
-        cloud.add_host("h1")
-        cloud.add_host("h2")
-        cloud.add_network("nw-a", "10.1.0.0/24")
-        cloud.add_network("nw-b", "10.2.0.0/24")
-        cloud.add_router("rl-r1", {"nw-a": "10.1.0.1", "nw-b": "10.2.0.1"})
+        cloud.add_two_routed_networks()
         cloud.add_vm("h1", "vm1", "nw-a", "10.1.0.11")
         cloud.add_vm("h2", "vm2", "nw-a", "10.1.0.12")
         cloud.add_vm("h2", "vm4", "nw-b", "10.2.0.14")

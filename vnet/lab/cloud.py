@@ -182,6 +182,15 @@ class Cloud:
                       route_link_uuid=route_link, ipv4_network=str(net.network_address),
                       ipv4_prefix=net.prefixlen)
 
+    def add_two_routed_networks(self, hosts: tuple[str, ...] = ("h1", "h2")) -> None:
+        """The common small world: `hosts`, nw-a 10.1.0.0/24 and nw-b 10.2.0.0/24
+        joined by router rl-r1 (gateways .1). VMs are the caller's choice."""
+        for host in hosts:
+            self.add_host(host)
+        self.add_network("nw-a", "10.1.0.0/24")
+        self.add_network("nw-b", "10.2.0.0/24")
+        self.add_router("rl-r1", {"nw-a": "10.1.0.1", "nw-b": "10.2.0.1"})
+
     # ------------------------------------------------------------ observing
     def wait_ping(self, src: str, dst_ip: str, timeout: float = 10.0) -> float:
         """Seconds until one ping from `src` to `dst_ip` succeeds; raises on timeout."""
