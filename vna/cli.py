@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -10,16 +9,13 @@ import threading
 
 from vnet.messaging import RpcClient
 from vnet.metrics import serve as serve_metrics
-from vnet.runtime import common_arguments, on_sigterm, start_service
+from vnet.runtime import on_sigterm, service_config
 
 log = logging.getLogger("vna")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vna", description="wakame-vnet edge agent")
-    common_arguments(parser)
-    args = parser.parse_args(argv)
-    config = start_service("vna", args)
+    config = service_config("vna", "vna", "wakame-vnet edge agent", argv)
 
     # os-ken reads its own options at import time; import it only once logging is set.
     from os_ken import cfg
@@ -33,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
     transport = config.get("vna", "transport", "tunnel")
     if transport not in ("tunnel", "mac2mac"):
-        parser.error(f"[vna] transport must be tunnel or mac2mac, not {transport!r}")
+        raise SystemExit(f"vna: [vna] transport must be tunnel or mac2mac, not {transport!r}")
     node_id = config.get("vna", "node_id")
     of_host, of_port = config.get("vna", "of_host", "127.0.0.1"), config.get_int("vna", "of_port")
     tunnel_port = config.get("vna", "tunnel_port", "vnet-vxlan") if transport == "tunnel" else None

@@ -54,6 +54,14 @@ def start_service(service: str, args: argparse.Namespace) -> Config:
     return config
 
 
+def service_config(prog: str, service: str, description: str,
+                   argv: list[str] | None) -> Config:
+    """Parse a plain service's command line (common options only) and set it up."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    common_arguments(parser)
+    return start_service(service, parser.parse_args(argv))
+
+
 def on_sigterm(stop: Callable[[], None]) -> None:
     def handler(_signum: int, _frame: object) -> None:
         stop()

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import threading
 
 from werkzeug.serving import make_server
 
-from vnet.runtime import common_arguments, on_sigterm, start_service
+from vnet.runtime import on_sigterm, service_config
 from webapi.app import create_app
 
 log = logging.getLogger("webapi")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vnet-webapi", description="wakame-vnet HTTP API")
-    common_arguments(parser)
-    args = parser.parse_args(argv)
-    config = start_service("webapi", args)
+    config = service_config("vnet-webapi", "webapi", "wakame-vnet HTTP API", argv)
     app = create_app(config)
     host = config.get("webapi", "host", "127.0.0.1")
     port = config.get_int("webapi", "port", 9090)
