@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import ipaddress
 import json
 import os
@@ -51,6 +52,8 @@ CONV_NET = "nw-conv"
 FULL_SYNC_RE = re.compile(
     r"^(\S+)Z .*full sync of (\w+): (\d+) desired, (\d+) installed, \+(\d+) -(\d+) in ([\d.]+)s"
 )
+
+BENCHMARKS = ("vna", "api", "dataplane")  # vna: full sync, convergence, resync (1-3)
 
 # Local VMs: (name, hypervisor, network index, host index in network). vm1/vm2 are on
 # h1 in network 0, vm3 on h2 in network 0: vm1->vm2 is local, vm1->vm3 crosses VXLAN.
@@ -515,6 +518,16 @@ def report(res: dict[str, Any]) -> str:
     out = [f"Machine: {m['cores']} cores ({m['cpu']}), {m['ovs']}, kernel {m['kernel']}, "
            f"Python {m['python']}; load average at start {m['loadavg_at_start'][0]:.2f} "
            f"(shared machine: other engineers' tests were running).", ""]
+    if res.get("full_sync"):
+        out.append(report_vna(res))
+    for key, module in (("api", "bench.api_throughput"), ("dataplane", "bench.dataplane")):
+        if key in res:
+            out.append(importlib.import_module(module).report(res[key]))
+    return "\n".join(out)
+
+
+def report_vna(res: dict[str, Any]) -> str:
+    out = []
     fs = res["full_sync"]
     rows = []
     for r in fs:
@@ -558,11 +571,16 @@ def report(res: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="N=1,000 only, 50 convergence calls (< 2 minutes)")
+                        help="N=1,000 only, 50 convergence calls; api: 1,000 interfaces; "
+                             "dataplane: 3 s iperf3 runs")
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")],
                         help="override interface counts, e.g. 1000,10000")
     parser.add_argument("--calls", type=int, help="override convergence calls")
+    parser.add_argument("--only", type=lambda s: s.split(","), default=list(BENCHMARKS),
+                        help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all)")
     args = parser.parse_args(argv)
+    if unknown := set(args.only) - set(BENCHMARKS):
+        parser.error(f"--only: unknown {','.join(sorted(unknown))}; choose from {BENCHMARKS}")
     if os.geteuid() != 0:
         parser.error("needs root (namespaces and Open vSwitch)")
     os.environ["PATH"] += os.pathsep + "/usr/sbin" + os.pathsep + "/sbin"
@@ -570,9 +588,9 @@ def main(argv: list[str] | None = None) -> int:
     calls = args.calls or (50 if args.quick else 200)
     res: dict[str, Any] = {"started": dt.datetime.now(dt.UTC).isoformat(),
                            "mode": "quick" if args.quick else "full", "machine": machine_info(),
-                           "sizes": sizes, "full_sync": []}
+                           "sizes": sizes, "only": args.only, "full_sync": []}
     log(f"machine: {res['machine']}")
-    for i, n in enumerate(sizes):
+    for i, n in enumerate(sizes if "vna" in args.only else []):
         last = i == len(sizes) - 1
         with Lab() as lab:
             log(f"N={n}: building the model (vnmgr RPC) and the lab {lab.prefix}")
@@ -595,6 +613,12 @@ def main(argv: list[str] | None = None) -> int:
             log(f"N={n}: convergence {res['convergence']}")
             res["resync"] = bench_resync(bed)
             log(f"N={n}: resync {res['resync']}")
+    if "api" in args.only:
+        from bench import api_throughput
+        res["api"] = api_throughput.run(args.quick)
+    if "dataplane" in args.only:
+        from bench import dataplane
+        res["dataplane"] = dataplane.run(args.quick)
     res["finished"] = dt.datetime.now(dt.UTC).isoformat()
     text = report(res)
     res["report_markdown"] = text
