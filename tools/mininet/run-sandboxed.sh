@@ -38,7 +38,7 @@ rc=1
 cleanup() {
     ip netns del "$prefix" 2>/dev/null || true
     if [ "$rc" = 0 ] && [ "${VNET_MN_KEEP:-}" != 1 ]; then
-        rm -rf "$work"
+        rm -rf --one-file-system "$work"
         rmdir /run/vnet-mn 2>/dev/null || true  # only if no other run is using it
     else
         echo "run-sandboxed.sh: logs kept in $work (logs/, ovs/); remove with rm -rf $work" >&2

@@ -11,8 +11,18 @@ set -u
 work=$1 timeout_s=$2
 shift 2
 
-# Propagation is private (unshare): this mount is invisible outside.
-mount --bind "$work/tmp" /tmp || exit 125
+# A checkout that lives under /tmp (CI clones often do) must stay visible: carry it
+# into the private /tmp at the same path before that /tmp hides the real one.
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+case "$repo" in
+    /tmp/*)
+        mkdir -p "$work/tmp/${repo#/tmp/}"
+        mount --bind "$repo" "$work/tmp/${repo#/tmp/}" || exit 125
+        ;;
+esac
+# Propagation is private (unshare): these mounts are invisible outside. --rbind keeps
+# the carried checkout mounted inside the new /tmp.
+mount --rbind "$work/tmp" /tmp || exit 125
 # vna listens on 127.0.0.1 and the switches connect there: a new netns has lo down.
 ip link set lo up || exit 125
 
