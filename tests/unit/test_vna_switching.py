@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from vna_kit import TUNNEL_PORT, Agent, ModelBuilder, arp_request, ip_packet
+from vna_kit import TUNNEL_PORT, Agent, ModelBuilder, arp_request, ip_packet, two_hosts
 
 from vna.view import LocalBinding
 
@@ -12,11 +12,8 @@ BCAST = "ff:ff:ff:ff:ff:ff"
 
 @pytest.fixture
 def world() -> ModelBuilder:
-    m = ModelBuilder()
-    dp1, dp2 = m.datapath("1"), m.datapath("2")
-    under = m.network("underlay", "192.168.0.0/24", mode="physical")
-    m.host("h1", dp1, under, "192.168.0.1")
-    m.host("h2", dp2, under, "192.168.0.2")
+    m = two_hosts()
+    dp1, dp2 = "dp-1", "dp-2"
     nw1, nw2 = m.network("1", "10.1.0.0/24"), m.network("2", "10.2.0.0/24")
     m.vif("a1", dp1, nw1, "10.1.0.10")
     m.vif("a2", dp1, nw1, "10.1.0.11")
