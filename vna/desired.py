@@ -1,49 +1,21 @@
 """DesiredState: the flows this datapath should have, grouped by owner.
 
-An owner key names the model object a group of flows is derived from:
-("datapath",), ("network", uuid), ("interface", uuid), ("route_link", uuid).  Each
-owner's flows are a pure function of the View, so any owner can be recomputed alone;
-vna.dirty decides which owners a model change touches.
+An owner key names the model object a group of flows is derived from (vna.feature).
+Each owner's flows are the union of what every feature computes for it, a pure function
+of the View, so any owner can be recomputed alone; vna.dirty decides which owners a model
+change touches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 
-from vna.features import (
-    antispoof,
-    arp,
-    classifier,
-    defaults,
-    l2,
-    routing,
-    transport,
-)
+from vna.feature import DATAPATH, OWNER_RESOURCES, Feature, OwnerKey
+from vna.features import FEATURES
 from vna.flows import Flow
 from vna.view import View
 
-OwnerKey = tuple[str, ...]
-DATAPATH: OwnerKey = ("datapath",)
-
-_BY_TYPE: dict[str, tuple[Callable[..., list[Flow]], ...]] = {
-    "datapath": (defaults.datapath_flows,),
-    "network": (
-        classifier.network_flows,
-        arp.network_flows,
-        l2.network_flows,
-        transport.network_flows,
-    ),
-    "interface": (
-        classifier.interface_flows,
-        antispoof.interface_flows,
-        arp.interface_flows,
-        l2.interface_flows,
-        routing.interface_flows,
-        transport.interface_flows,
-    ),
-    "route_link": (routing.route_link_flows,),
-}
-_RESOURCE_OF = {"network": "networks", "interface": "interfaces", "route_link": "route_links"}
+__all__ = ["DATAPATH", "OwnerKey", "DesiredState", "owners", "compute"]
 
 
 class CookieCollision(RuntimeError):
@@ -52,20 +24,24 @@ class CookieCollision(RuntimeError):
 
 def owners(view: View) -> set[OwnerKey]:
     keys: set[OwnerKey] = {DATAPATH}
-    for owner_type, resource in _RESOURCE_OF.items():
+    for owner_type, resource in OWNER_RESOURCES.items():
         keys.update((owner_type, uuid) for uuid in view.uuids(resource))
     return keys
 
 
-def compute(view: View, key: OwnerKey) -> list[Flow]:
+def compute(view: View, key: OwnerKey, features: Sequence[Feature] = FEATURES) -> list[Flow]:
     owner_type, *args = key
-    if owner_type != "datapath" and view.row(_RESOURCE_OF[owner_type], args[0]) is None:
+    if owner_type != "datapath" and view.row(OWNER_RESOURCES[owner_type], args[0]) is None:
         return []
-    return [flow for fn in _BY_TYPE[owner_type] for flow in fn(view, *args)]
+    return [flow for feature in features for flow in feature.flows(view, key)]
 
 
 class DesiredState:
-    def __init__(self) -> None:
+    """features: which features to compute (all by default; tests restrict it to check
+    one feature's dependency rule alone)."""
+
+    def __init__(self, features: Sequence[Feature] = FEATURES) -> None:
+        self.features = tuple(features)
         self._by_owner: dict[OwnerKey, dict[int, Flow]] = {}
         self._flows: dict[int, Flow] = {}
         self._owner_of: dict[int, OwnerKey] = {}
@@ -86,7 +62,7 @@ class DesiredState:
         removed: list[Flow] = []
         for key in sorted(set(dirty)):
             self.recomputations += 1
-            new = {f.cookie: f for f in compute(view, key)}
+            new = {f.cookie: f for f in compute(view, key, self.features)}
             old = self._by_owner.pop(key, {})
             for cookie in old.keys() - new.keys():
                 removed.append(self._flows.pop(cookie))

@@ -12,7 +12,7 @@ Cookie layout (64 bits)::
     |  kind   |  obj_id (24-bit db id)  |  crc32(canonical content)     |
     +---------+-------------------------+-------------------------------+
 
-kind is a nonzero namespace from `vna.pipeline.Kind` (which feature and which owner
+kind is a nonzero namespace owned by one feature (`Feature.kinds`: which feature and which owner
 resource type), obj_id the database id of the model row the flow is derived from
 (0 for datapath-wide flows).  Deleting every flow of one object is therefore a
 cookie/mask delete on the top 32 bits, and deleting one exact flow a full-mask delete.
@@ -26,8 +26,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from vna.actions import Action
+
 Match = tuple[tuple[str, Any], ...]
-Action = tuple[Any, ...]
 
 KIND_SHIFT = 56
 OBJ_SHIFT = 32

@@ -1,59 +1,193 @@
-"""The pipeline layout: table numbers, metadata bits, priorities and cookie kinds.
+"""The pipeline layout, declared as data: tables with their contracts, metadata bits,
+registers and priorities.
 
-This is the only module that defines these numbers; docs/pipeline.md explains them
-with a worked example.  Tables are spaced by 10 so a feature can be slotted in later
-without renumbering installed flows.
+This is the only module that defines these numbers; docs/pipeline.md explains them with
+a worked example.  The table-miss flows are generated from the declarations
+(`miss_flows`), and tests/unit/test_vna_pipeline.py checks every generated flow against
+its table's declaration.  Cookie kinds belong to the feature modules (vna.feature).
 """
 
 from __future__ import annotations
 
-from enum import IntEnum
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+from vna.flows import Flow
+
+
+class Stage(StrEnum):
+    """OVN's halves: INGRESS runs where a packet enters (from a VM: its from-VM stages;
+    or from the underlay); EGRESS runs on the datapath that delivers it to a VM, just
+    before output (to-VM stages), whatever path the packet took."""
+
+    INGRESS = "ingress"
+    EGRESS = "egress"
 
 
 class Table(IntEnum):
+    """Table numbers, spaced so a stage can be slotted in without renumbering."""
+
     CLASSIFY = 0
-    """Ingress port -> network.  Local vif: (in_port, eth_src) writes the network of that
-    MAC and goes to ANTISPOOF.  Tunnel port: (in_port, tunnel_id=segment) writes
-    network|REMOTE -> L2_LOOKUP.  mac2mac underlay port: (in_port, eth_dst=our
-    datapath_network MAC) writes network|REMOTE -> RX_DST.  Physical network host port:
-    (in_port) writes network|PHYSICAL -> L2_LOOKUP.  Miss: drop."""
-
+    PUNT = 5
     ANTISPOOF = 10
-    """Only local vif traffic.  IPv4 with a leased source address, or ARP whose sender
-    hardware/protocol addresses are the vif's own -> ARP.  Miss: drop (other ethertypes,
-    spoofed sources, DHCP/ARP probes with 0.0.0.0)."""
-
+    FROM_VM_CT = 12
+    FROM_VM_ACL = 14
     ARP = 20
-    """ARP responder.  Requests for any IP the model knows on a virtual network are
-    answered out of IN_PORT.  Other ARP on virtual networks: drop.  Physical networks:
-    ARP passes to L2_LOOKUP (real L2 semantics).  Non-ARP -> ROUTE."""
-
+    DNAT = 25
     ROUTE = 30
-    """Distributed router, source side only.  First the router's own addresses: (network,
-    eth_dst=router port MAC, ipv4_dst=its gateway IP) answers ICMP echo out of IN_PORT
-    and drops anything else.  Then (network, eth_dst=router port MAC,
-    ipv4_dst in prefix) -> metadata := final destination network, eth_src := MAC of the
-    last router's port there, dec_ttl once per router on the precomputed path,
-    -> NEXTHOP.  Longest prefix wins through priority.  Miss -> L2_LOOKUP."""
-
-    NEXTHOP = 40
-    """(network, ipv4_dst) -> eth_dst := MAC of the interface leasing that address,
-    -> L2_LOOKUP.  Miss: drop (routed to an address nobody holds)."""
-
+    ARP_RESOLVE = 40
+    SNAT = 45
     RX_DST = 50
-    """mac2mac receive, part 1: (network, ipv4_dst of a local vif) -> eth_dst := its MAC,
-    -> RX_SRC.  Miss: drop (only local delivery is possible from the underlay)."""
-
     RX_SRC = 51
-    """mac2mac receive, part 2: (network, ipv4_src of a known interface) -> eth_src := its
-    MAC; (network, routed source prefix) -> eth_src := MAC of the router port on this
-    network toward that prefix; -> L2_LOOKUP.  Miss: drop."""
-
     L2_LOOKUP = 60
-    """(network, eth_dst).  Local vif -> output its port.  Remote vif on a virtual network,
-    only for packets not from the underlay -> tunnel or mac2mac encapsulation and output.
-    Physical networks: flood to local ports (+ the physical port unless the packet came
-    from it).  Miss: drop - virtual networks never flood."""
+    TO_VM_CT = 70
+    TO_VM_ACL = 72
+    OUTPUT = 80
+
+
+_L2 = frozenset({"metadata", "eth_dst"})
+_IP = frozenset({"eth_type", "ip_proto", "ipv4_src", "ipv4_dst", "ip_dscp"})
+_L4 = frozenset({"tcp_src", "tcp_dst", "udp_src", "udp_dst", "icmpv4_type", "icmpv4_code"})
+_CT = frozenset({"ct_state", "ct_zone", "ct_mark", "ct_label", "conj_id"})
+_ACL = frozenset({"metadata", "in_port", "eth_src", "eth_dst", "reg14", "reg15"}) | _IP | _L4 | _CT
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table's contract (as Faucet's ValveTableConfig): what a miss does (goto a
+    table, or drop when None), which fields its flows may match, whether its flows may
+    send packets (output/controller), and what it decides."""
+
+    table: Table
+    stage: Stage
+    miss: Table | None
+    match: frozenset[str]
+    sends: bool
+    doc: str
+
+
+PIPELINE: tuple[TableSpec, ...] = (
+    TableSpec(
+        Table.CLASSIFY, Stage.INGRESS, None,
+        frozenset({"in_port", "eth_src", "eth_dst", "tunnel_id"}), False,
+        """Ingress port -> network.  Local vif: (in_port, eth_src) writes the network of
+        that MAC and goes to PUNT.  Tunnel port: (in_port, tunnel_id=segment) writes
+        network|REMOTE -> L2_LOOKUP.  mac2mac underlay port: (in_port, eth_dst=our
+        datapath_network MAC) writes network|REMOTE -> RX_DST.  Physical network host
+        port: (in_port) writes network|PHYSICAL -> L2_LOOKUP.  Miss: drop.""",
+    ),
+    TableSpec(
+        Table.PUNT, Stage.INGRESS, Table.ANTISPOOF,
+        frozenset({"metadata", "in_port", "eth_src", "eth_dst", "eth_type"}) | _IP | _L4, True,
+        """Controller-answered protocols (DHCP, DNS): a local vif's packets that a
+        feature answers from the controller are sent there, through the vif's meter
+        (vna.punt); before ANTISPOOF because a DHCP client has no address yet.  Reserved:
+        no flows yet.  Miss -> ANTISPOOF.""",
+    ),
+    TableSpec(
+        Table.ANTISPOOF, Stage.INGRESS, None,
+        frozenset({"in_port", "eth_src", "eth_type", "ipv4_src", "arp_sha", "arp_spa"}),
+        False,
+        """Port security, local vifs only.  IPv4 with a leased source address, or ARP
+        whose sender hardware/protocol addresses are the vif's own -> FROM_VM_CT.  Miss:
+        drop (other ethertypes, spoofed sources, DHCP/ARP probes with 0.0.0.0).""",
+    ),
+    TableSpec(
+        Table.FROM_VM_CT, Stage.INGRESS, Table.FROM_VM_ACL, _ACL, False,
+        """From-VM conntrack: ct() in the source vif's zone so FROM_VM_ACL can be
+        stateful.  Reserved: no flows yet.  Miss -> FROM_VM_ACL.""",
+    ),
+    TableSpec(
+        Table.FROM_VM_ACL, Stage.INGRESS, Table.ARP, _ACL, False,
+        """From-VM ACL: what a VM may send (egress filters of security groups).
+        Reserved: no flows yet.  Miss -> ARP.""",
+    ),
+    TableSpec(
+        Table.ARP, Stage.INGRESS, Table.DNAT,
+        frozenset({"metadata", "eth_type", "arp_op", "arp_tpa"}), True,
+        """ARP responder.  Requests for any IP the model knows on a virtual network are
+        answered out of IN_PORT.  Other ARP on virtual networks: drop.  Physical
+        networks: ARP passes to L2_LOOKUP (real L2 semantics).  Miss (non-ARP) ->
+        DNAT.""",
+    ),
+    TableSpec(
+        Table.DNAT, Stage.INGRESS, Table.ROUTE, _ACL, False,
+        """NAT, inbound direction: a packet for a global (translated) address gets its
+        private destination before routing.  Reserved: no flows yet.  Miss -> ROUTE.""",
+    ),
+    TableSpec(
+        Table.ROUTE, Stage.INGRESS, Table.L2_LOOKUP,
+        frozenset({"metadata", "eth_dst", "eth_type", "ip_proto", "ipv4_dst", "icmpv4_type"}),
+        True,
+        """Distributed router, source side only.  First the router's own addresses:
+        (network, eth_dst=router port MAC, ipv4_dst=its gateway IP) answers ICMP echo out
+        of IN_PORT and drops anything else.  Then (network, eth_dst=router port MAC,
+        ipv4_dst in prefix) -> metadata := final destination network, eth_src := MAC of
+        the last router's port there, dec_ttl once per router on the precomputed path,
+        -> ARP_RESOLVE.  Longest prefix wins through priority.  Miss -> L2_LOOKUP.""",
+    ),
+    TableSpec(
+        Table.ARP_RESOLVE, Stage.INGRESS, None,
+        frozenset({"metadata", "eth_type", "ipv4_dst"}), False,
+        """ARP resolution of a routed packet (OVN's lr_in_arp_resolve): (network,
+        ipv4_dst) -> eth_dst := MAC of the interface leasing that address, -> SNAT.
+        Miss: drop (routed to an address nobody holds).""",
+    ),
+    TableSpec(
+        Table.SNAT, Stage.INGRESS, Table.L2_LOOKUP, _ACL, False,
+        """NAT, outbound direction: a routed packet leaving toward a physical network
+        gets its global source address.  Reserved: no flows yet.  Miss -> L2_LOOKUP.""",
+    ),
+    TableSpec(
+        Table.RX_DST, Stage.INGRESS, None,
+        frozenset({"metadata", "eth_type", "ipv4_dst"}), False,
+        """mac2mac receive, part 1: (network, ipv4_dst of a local vif) -> eth_dst := its
+        MAC, -> RX_SRC.  Miss: drop (only local delivery is possible from the
+        underlay).""",
+    ),
+    TableSpec(
+        Table.RX_SRC, Stage.INGRESS, None,
+        frozenset({"metadata", "eth_type", "ipv4_src"}), False,
+        """mac2mac receive, part 2: (network, ipv4_src of a known interface) -> eth_src :=
+        its MAC; (network, routed source prefix) -> eth_src := MAC of the router port on
+        this network toward that prefix; -> L2_LOOKUP.  Miss: drop.""",
+    ),
+    TableSpec(
+        Table.L2_LOOKUP, Stage.INGRESS, None, _L2, False,
+        """Decides where a frame goes, sends nothing: (network, eth_dst) -> reg15 :=
+        outport (the interface id of a local vif, or of a remote vif on a virtual network
+        for frames not from the underlay), or FLOOD on physical networks; ->
+        TO_VM_CT.  Miss: drop - virtual networks never flood.""",
+    ),
+    TableSpec(
+        Table.TO_VM_CT, Stage.EGRESS, Table.TO_VM_ACL, _ACL, False,
+        """To-VM conntrack: ct() in the destination vif's zone, on the datapath that
+        delivers to it.  Reserved: no flows yet.  Miss -> TO_VM_ACL.""",
+    ),
+    TableSpec(
+        Table.TO_VM_ACL, Stage.EGRESS, Table.OUTPUT, _ACL, False,
+        """To-VM ACL: what a VM accepts (security groups), enforced where it is
+        delivered.  Reserved: no flows yet.  Miss -> OUTPUT.""",
+    ),
+    TableSpec(
+        Table.OUTPUT, Stage.EGRESS, None, frozenset({"metadata", "reg15"}), True,
+        """Sends: reg15 = local vif -> output its port; reg15 = remote vif -> the
+        transport toward its datapath (tunnel or mac2mac); reg15 = FLOOD on a physical
+        network -> its local ports (+ the physical port unless it came from there).
+        Miss: drop.""",
+    ),
+)
+SPECS: dict[Table, TableSpec] = {spec.table: spec for spec in PIPELINE}
+
+
+# --- registers (NXM, 32 bits each) ----------------------------------------------------
+# reg15: outport - L2_LOOKUP's decision, read by the egress stages and OUTPUT: the
+#        interfaces.id of the destination vif, or OUTPORT_FLOOD.
+# reg14: inport - reserved for the interfaces.id of the local vif a packet entered from
+#        (from-VM stages, conntrack zones); not written yet.
+REG_OUTPORT = "reg15"
+REG_INPORT = "reg14"
+OUTPORT_FLOOD = 0xFFFF_FFFF
 
 
 # --- metadata layout ---------------------------------------------------------------
@@ -101,24 +235,17 @@ class Prio(IntEnum):
     GATEWAY_ECHO = 201
 
 
-# --- cookie kinds (bits 63-56) -----------------------------------------------------
-class Kind(IntEnum):
-    """Feature + owner resource type.  obj_id ids are only unique per resource type, so
-    a kind never mixes resource types."""
+# --- table misses -----------------------------------------------------------------
+# Cookie kind of the datapath-wide miss flows; every other kind belongs to a feature.
+KIND_MISS = 0x01
 
-    DEFAULTS = 0x01  # obj 0: table-miss and catch-all flows
-    CLASSIFY_IFACE = 0x10  # obj interfaces.id
-    CLASSIFY_NETWORK = 0x11  # obj networks.id: tunnel/mac2mac/physical ingress
-    ANTISPOOF = 0x20  # obj interfaces.id
-    ARP = 0x30  # obj interfaces.id
-    ARP_NETWORK = 0x31  # obj networks.id: physical network ARP bypass
-    L2_IFACE = 0x40  # obj interfaces.id
-    L2_NETWORK = 0x41  # obj networks.id: physical flooding
-    ROUTE = 0x50  # obj route_links.id
-    GATEWAY = 0x52  # obj route_links.id: ICMP echo responder of the router's ports
-    NEXTHOP = 0x51  # obj interfaces.id
-    RX_IFACE = 0x60  # obj interfaces.id: mac2mac receive restore
-    RX_NETWORK = 0x61  # obj networks.id: mac2mac restore of routed sources
+
+def miss_flows() -> list[Flow]:
+    """One explicit priority-0 flow per declared table, so dump-flows shows every
+    decision and OVS never needs an implicit miss (which OF1.3 drops)."""
+    return [
+        Flow(spec.table, Prio.MISS, (), goto=spec.miss, kind=KIND_MISS) for spec in PIPELINE
+    ]
 
 
 ETH_IPV4 = 0x0800

@@ -188,7 +188,7 @@ class Topology:
             seen.add(router.uuid)
             nxt = self.next_router(out, q, exclude=router.uuid)
             if nxt is None:
-                # No router goes further: deliver on `out`, NEXTHOP decides.
+                # No router goes further: deliver on `out`, ARP_RESOLVE decides.
                 return Path(out, port.mac, hops)
             if nxt.uuid in seen:
                 return None

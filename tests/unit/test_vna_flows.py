@@ -6,9 +6,12 @@ import pytest
 from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
 from vna_kit import TUNNEL_PORT, Agent, ModelBuilder
 
+from vna.actions import IN_PORT, DecTtl, Move, Output, SetField
+from vna.features.arp import KIND_IFACE as ARP
+from vna.features.l2 import KIND_IFACE as L2
 from vna.flows import Flow, cookie_parts, ipv4_prefix_value, make_match
 from vna.ofmsg import delete_by_cookie, to_flow_mod
-from vna.pipeline import Kind
+from vna.pipeline import KIND_MISS
 from vna.view import LocalBinding
 
 
@@ -24,26 +27,26 @@ def sample() -> Flow:
         100,
         make_match(metadata=(7, 0xFFFFFFFF), eth_type=0x0806, arp_op=1, arp_tpa="10.0.0.1"),
         (
-            ("move", "eth_src", "eth_dst", 48),
-            ("set_field", "eth_src", "02:00:00:00:00:01"),
-            ("dec_ttl",),
-            ("output", "IN_PORT"),
-            ("set_field", "tun_ipv4_dst", "192.0.2.1"),
+            Move("eth_src", "eth_dst", 48),
+            SetField("eth_src", "02:00:00:00:00:01"),
+            DecTtl(),
+            Output(IN_PORT),
+            SetField("tun_ipv4_dst", "192.0.2.1"),
         ),
         goto=30,
         metadata=(9, 0xFFFFFFFF),
-        kind=Kind.ARP,
+        kind=ARP,
         obj_id=0x123456,
     )
 
 
 def test_match_order_does_not_matter_and_cookie_encodes_owner():
-    a = Flow(0, 1, make_match(in_port=1, eth_src="aa:bb:cc:dd:ee:ff"), kind=Kind.L2_IFACE, obj_id=5)
-    b = Flow(0, 1, (("in_port", 1), ("eth_src", "aa:bb:cc:dd:ee:ff")), kind=Kind.L2_IFACE, obj_id=5)
+    a = Flow(0, 1, make_match(in_port=1, eth_src="aa:bb:cc:dd:ee:ff"), kind=L2, obj_id=5)
+    b = Flow(0, 1, (("in_port", 1), ("eth_src", "aa:bb:cc:dd:ee:ff")), kind=L2, obj_id=5)
     assert a == b and hash(a) == hash(b) and a.cookie == b.cookie
     kind, obj, _crc = cookie_parts(a.cookie)
-    assert (kind, obj) == (Kind.L2_IFACE, 5)
-    assert Flow(0, 2, a.match, kind=Kind.L2_IFACE, obj_id=5).cookie != a.cookie
+    assert (kind, obj) == (L2, 5)
+    assert Flow(0, 2, a.match, kind=L2, obj_id=5).cookie != a.cookie
     assert a.is_drop
 
 
@@ -51,7 +54,7 @@ def test_flow_rejects_bad_kinds_and_ids():
     with pytest.raises(ValueError):
         Flow(0, 1, (), kind=0)
     with pytest.raises(ValueError):
-        Flow(0, 1, (), kind=Kind.ARP, obj_id=1 << 24)
+        Flow(0, 1, (), kind=ARP, obj_id=1 << 24)
 
 
 def test_ipv4_prefix_values():
@@ -78,7 +81,7 @@ def test_flow_mod_serialises():
 
 
 def test_drop_flow_has_no_instructions():
-    msg = to_flow_mod(Flow(0, 0, (), kind=Kind.DEFAULTS), FakeDatapath())
+    msg = to_flow_mod(Flow(0, 0, (), kind=KIND_MISS), FakeDatapath())
     msg.serialize()
     assert msg.instructions == []
 

@@ -12,7 +12,8 @@ from vna_kit import (
     routed_world,
 )
 
-from vna.pipeline import Kind, Table
+from vna.features.gateway import KIND_GATEWAY
+from vna.pipeline import Table
 
 ECHO_REQUEST, ECHO_REPLY, TIMESTAMP = 8, 0, 13
 
@@ -37,8 +38,17 @@ def test_echo_to_the_gateway_is_answered_from_in_port(routed):
     assert (reply["ipv4_src"], reply["ipv4_dst"]) == ("10.1.0.1", "10.1.0.10")
     assert reply["icmpv4_type"] == ECHO_REPLY and reply["ip_ttl"] == 64
     # answered before routing, without the controller
-    assert [f.table for f in outcome.trace] == [Table.CLASSIFY, Table.ANTISPOOF, 20, Table.ROUTE]
-    assert outcome.trace[-1].kind == Kind.GATEWAY
+    assert [f.table for f in outcome.trace] == [
+        Table.CLASSIFY,
+        Table.PUNT,
+        Table.ANTISPOOF,
+        Table.FROM_VM_CT,
+        Table.FROM_VM_ACL,
+        Table.ARP,
+        Table.DNAT,
+        Table.ROUTE,
+    ]
+    assert outcome.trace[-1].kind == KIND_GATEWAY
 
 
 def test_every_datapath_answers_for_its_own_vms(routed):
@@ -54,7 +64,7 @@ def test_only_the_gateway_of_the_packets_own_network_answers(routed):
     # there like any destination, and nobody holds it.
     m = routed
     outcome = agent_on(m, "1", {"if-a": 1}).send(ping(m, "10.2.0.1"))
-    assert outcome.dropped and Table.NEXTHOP in [f.table for f in outcome.trace]
+    assert outcome.dropped and Table.ARP_RESOLVE in [f.table for f in outcome.trace]
 
 
 @pytest.mark.parametrize(
@@ -73,7 +83,7 @@ def test_anything_else_to_the_gateway_is_consumed_not_routed(routed, packet):
         sent = ping(m, "10.1.0.1", **packet)
     outcome = agent_on(m, "1", {"if-a": 1}).send(sent)
     assert outcome.dropped
-    assert outcome.trace[-1].table == Table.ROUTE and outcome.trace[-1].kind == Kind.GATEWAY
+    assert outcome.trace[-1].table == Table.ROUTE and outcome.trace[-1].kind == KIND_GATEWAY
 
 
 def test_echo_to_the_gateway_ip_but_another_mac_is_not_answered(routed):
@@ -119,5 +129,5 @@ def test_changing_the_gateway_address_moves_the_responder(routed):
 
 def test_flow_count_is_two_per_ingress_port(routed):
     flows = agent_on(routed, "1", {"if-a": 1}).desired.owner_flows(("route_link", "rl-r"))
-    gateway = [f for f in flows if f.kind == Kind.GATEWAY]
+    gateway = [f for f in flows if f.kind == KIND_GATEWAY]
     assert len(gateway) == 4 and len(flows) == 8  # + 2 route entries per port

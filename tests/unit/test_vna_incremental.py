@@ -42,14 +42,15 @@ def test_one_new_interface_in_a_200_interface_network_is_constant_work(where):
     # the interface itself, plus its network when it is local (physical flood lists)
     assert agent.desired.recomputations - before <= 2, agent.last_dirty
     assert removed == []
-    # ARP responder + NEXTHOP, + L2 toward dp-2; a local vif not plugged in yet has no port
-    assert len(added) == (2 if where == "dp-1" else 3)
+    # ARP responder + ARP_RESOLVE, + L2 and OUTPUT (send) toward dp-2; a local vif not
+    # plugged in yet has no port
+    assert len(added) == (2 if where == "dp-1" else 4)
     if where == "dp-1":
         before = agent.desired.recomputations
         ports = dict(agent.binding.ports, **{"if-new": 999})
         added, removed = agent.rebind(LocalBinding("dp-1", ports=ports, tunnel_ofport=TUNNEL_PORT))
         assert agent.desired.recomputations - before <= 2, agent.last_dirty
-        assert removed == [] and len(added) == 4  # classifier, 2 antispoof, L2
+        assert removed == [] and len(added) == 5  # classifier, 2 antispoof, L2, OUTPUT
     assert agent.desired.flows() == agent.full()
 
 

@@ -152,7 +152,7 @@ def test_flow_count_per_vif(world):
     agent = dp1_agent(world)
     local = agent.desired.owner_flows(("interface", "if-a1"))
     remote = agent.desired.owner_flows(("interface", "if-b1"))
-    # classifier 1, antispoof 2 (IPv4 + ARP), ARP responder 1, L2 1, NEXTHOP 1
-    assert len(local) == 6
-    # ARP responder 1, L2 1, NEXTHOP 1
-    assert len(remote) == 3
+    # classifier 1, antispoof 2 (IPv4 + ARP), ARP responder 1, L2 1, OUTPUT 1, ARP_RESOLVE 1
+    assert len(local) == 7
+    # ARP responder 1, L2 1, OUTPUT (tunnel send) 1, ARP_RESOLVE 1
+    assert len(remote) == 4

@@ -1,12 +1,17 @@
-"""ANTISPOOF: a local vif may only send IPv4 from its leased addresses and ARP whose
-sender fields are its own.  The MAC itself was already checked by CLASSIFY."""
+"""ANTISPOOF (port security): a local vif may only send IPv4 from its leased addresses
+and ARP whose sender fields are its own.  The MAC itself was already checked by
+CLASSIFY."""
 
 from __future__ import annotations
 
+from vna import deps
+from vna.feature import Feature
 from vna.features.common import local_vif
 from vna.flows import Flow, make_match
-from vna.pipeline import ETH_ARP, ETH_IPV4, Kind, Prio, Table
+from vna.pipeline import ETH_ARP, ETH_IPV4, Prio, Table
 from vna.view import View
+
+KIND_IFACE = 0x20  # obj interfaces.id
 
 
 def interface_flows(view: View, interface_uuid: str) -> list[Flow]:
@@ -26,9 +31,17 @@ def interface_flows(view: View, interface_uuid: str) -> list[Flow]:
                         Table.ANTISPOOF,
                         Prio.NORMAL,
                         match,
-                        goto=Table.ARP,
-                        kind=Kind.ANTISPOOF,
+                        goto=Table.FROM_VM_CT,
+                        kind=KIND_IFACE,
                         obj_id=vif.interface_id,
                     )
                 )
     return flows
+
+
+FEATURE = Feature(
+    name="antispoof",
+    kinds=frozenset({KIND_IFACE}),
+    owners={"interface": interface_flows},
+    dirty=deps.own_interface,
+)

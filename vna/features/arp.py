@@ -4,10 +4,16 @@ gateways).  Nothing else ARP crosses a virtual network."""
 
 from __future__ import annotations
 
+from vna import deps
+from vna.actions import IN_PORT, Move, Output, SetField
+from vna.feature import Feature
 from vna.features.common import interface_id
 from vna.flows import Flow, make_match
-from vna.pipeline import ARP_REPLY, ARP_REQUEST, ETH_ARP, Kind, Prio, Table, on_network
+from vna.pipeline import ARP_REPLY, ARP_REQUEST, ETH_ARP, Prio, Table, on_network
 from vna.view import Address, View
+
+KIND_IFACE = 0x30  # obj interfaces.id: responders
+KIND_CATCH = 0x32  # obj 0: other ARP on virtual networks
 
 ANSWERED_MODES = ("vif", "simulated")
 
@@ -33,30 +39,28 @@ def _responder(view: View, addr: Address, obj: int) -> Flow:
     )
     # Turn the request into the reply in place and bounce it back.
     actions = (
-        ("move", "eth_src", "eth_dst", 48),
-        ("set_field", "eth_src", addr.mac),
-        ("set_field", "arp_op", ARP_REPLY),
-        ("move", "arp_sha", "arp_tha", 48),
-        ("move", "arp_spa", "arp_tpa", 32),
-        ("set_field", "arp_sha", addr.mac),
-        ("set_field", "arp_spa", addr.ipv4),
-        ("output", "IN_PORT"),
+        Move("eth_src", "eth_dst", 48),
+        SetField("eth_src", addr.mac),
+        SetField("arp_op", ARP_REPLY),
+        Move("arp_sha", "arp_tha", 48),
+        Move("arp_spa", "arp_tpa", 32),
+        SetField("arp_sha", addr.mac),
+        SetField("arp_spa", addr.ipv4),
+        Output(IN_PORT),
     )
-    return Flow(Table.ARP, Prio.NORMAL, match, actions, kind=Kind.ARP, obj_id=obj)
+    return Flow(Table.ARP, Prio.NORMAL, match, actions, kind=KIND_IFACE, obj_id=obj)
 
 
-def network_flows(view: View, network_uuid: str) -> list[Flow]:
-    """Physical networks keep real ARP: let it through to L2 (flooding)."""
-    if view.network(network_uuid) is None or view.is_virtual(network_uuid):
-        return []
-    nid = view.network_id(network_uuid)
-    return [
-        Flow(
-            Table.ARP,
-            Prio.PHYS_ARP,
-            make_match(metadata=on_network(nid), eth_type=ETH_ARP),
-            goto=Table.L2_LOOKUP,
-            kind=Kind.ARP_NETWORK,
-            obj_id=nid,
-        )
-    ]
+def datapath_flows(view: View) -> list[Flow]:
+    """Virtual networks answer ARP themselves and never let other ARP through; physical
+    networks override this per network (vna.features.physical)."""
+    del view
+    return [Flow(Table.ARP, Prio.CATCH, make_match(eth_type=ETH_ARP), kind=KIND_CATCH)]
+
+
+FEATURE = Feature(
+    name="arp_responder",
+    kinds=frozenset({KIND_IFACE, KIND_CATCH}),
+    owners={"interface": interface_flows, "datapath": datapath_flows},
+    dirty=deps.own_interface,
+)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vna.actions import SetField
+from vna.flows import Flow, make_match
+from vna.pipeline import REG_OUTPORT, Table
 from vna.view import Address, View
 
 
@@ -59,3 +62,17 @@ def vif_addresses(view: View, interface_uuid: str, virtual_only: bool = True) ->
 def mac_on_networks(addresses: list[Address]) -> list[tuple[str, str]]:
     """Distinct (network uuid, mac) pairs, in a stable order."""
     return sorted({(a.network_uuid, a.mac) for a in addresses})
+
+
+def to_outport(table: Table, priority: int, match: dict, outport: int, kind: int, obj: int
+               ) -> Flow:
+    """An L2_LOOKUP-style decision: reg15 := outport, on to the egress stages."""
+    return Flow(
+        table,
+        priority,
+        make_match(match),
+        (SetField(REG_OUTPORT, outport),),
+        goto=Table.TO_VM_CT,
+        kind=kind,
+        obj_id=obj,
+    )

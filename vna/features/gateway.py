@@ -6,29 +6,32 @@ turning the request into the reply in place (OVS fixes the IPv4 and ICMP checksu
 set_field); any other packet for that address is dropped, since a router consumes what
 is addressed to it and must not route it back out.  Only the gateway of the packet's own
 network answers: a VM pinging the router's address on another network is routed toward
-that network like any packet and dropped there (NEXTHOP knows no such host).  Linux
+that network like any packet and dropped there (ARP_RESOLVE knows no such host).  Linux
 routers answer for every local address; the simple rule covers "ping my gateway".
 
 Owner: the route_link, like ROUTE.  The port set (MAC, IP, ingress) is read from the
-router topology, and vna.dirty already recomputes every router of a component when one
-of its port interfaces, their leases, its routes or its networks change.
+router topology, so the dependency rule is the router's (vna.deps.router_links).
 """
 
 from __future__ import annotations
 
+from vna import deps
+from vna.actions import IN_PORT, Move, Output, SetField
+from vna.feature import Feature
 from vna.flows import Flow, make_match
 from vna.pipeline import (
     ETH_IPV4,
     ICMP_ECHO_REPLY,
     ICMP_ECHO_REQUEST,
     IP_PROTO_ICMP,
-    Kind,
     Prio,
     Table,
     on_network,
 )
 from vna.routers import Port, topology
 from vna.view import View
+
+KIND_GATEWAY = 0x52  # obj route_links.id
 
 
 def route_link_flows(view: View, route_link_uuid: str) -> list[Flow]:
@@ -52,15 +55,23 @@ def _port_flows(view: View, port: Port, router_id: int) -> list[Flow]:
     }
     echo = make_match(to_gateway, ip_proto=IP_PROTO_ICMP, icmpv4_type=ICMP_ECHO_REQUEST)
     reply = (
-        ("move", "eth_src", "eth_dst", 48),
-        ("set_field", "eth_src", port.mac),
-        ("move", "ipv4_src", "ipv4_dst", 32),
-        ("set_field", "ipv4_src", port.ipv4),
-        ("set_field", "icmpv4_type", ICMP_ECHO_REPLY),
-        ("output", "IN_PORT"),
+        Move("eth_src", "eth_dst", 48),
+        SetField("eth_src", port.mac),
+        Move("ipv4_src", "ipv4_dst", 32),
+        SetField("ipv4_src", port.ipv4),
+        SetField("icmpv4_type", ICMP_ECHO_REPLY),
+        Output(IN_PORT),
     )
-    common = {"kind": Kind.GATEWAY, "obj_id": router_id}
+    common = {"kind": KIND_GATEWAY, "obj_id": router_id}
     return [
         Flow(Table.ROUTE, Prio.GATEWAY_ECHO, echo, reply, **common),
         Flow(Table.ROUTE, Prio.GATEWAY, make_match(to_gateway), **common),
     ]
+
+
+FEATURE = Feature(
+    name="gateway",
+    kinds=frozenset({KIND_GATEWAY}),
+    owners={"route_link": route_link_flows},
+    dirty=deps.routers,
+)

@@ -1,27 +1,30 @@
-"""ROUTE and NEXTHOP: the distributed router, applied on the source datapath.
+"""ROUTE and ARP_RESOLVE: the distributed router, applied on the source datapath.
 
 A packet a vif sends to a router port's MAC is routed here in one table pass, even
-across a chain of routers (vna.routers resolves the path), then L2_LOOKUP sends it
-straight to the datapath hosting the destination.
+across a chain of routers (vna.routers resolves the path); ARP resolution gives it the
+destination's MAC from the model (no ARP on the wire), then L2_LOOKUP sends it straight
+to the datapath hosting the destination.  The router's own addresses are answered by
+vna.features.gateway.
 """
 
 from __future__ import annotations
 
-from vna.features import gateway
+from vna import deps
+from vna.actions import Action, DecTtl, SetField
+from vna.feature import Feature, OwnerKey
 from vna.features.common import interface_id, vif_addresses
-from vna.flows import Action, Flow, ipv4_prefix_value, make_match
-from vna.pipeline import ETH_IPV4, NETWORK_MASK, Kind, Prio, Table, on_network
+from vna.flows import Flow, ipv4_prefix_value, make_match
+from vna.modelstore import Change
+from vna.pipeline import ETH_IPV4, NETWORK_MASK, Prio, Table, on_network
 from vna.routers import Path, Prefix, Router, Topology, minimal_prefix_table, topology
 from vna.view import View
 
+KIND_ROUTE = 0x50  # obj route_links.id
+KIND_ARP_RESOLVE = 0x51  # obj interfaces.id
+
 
 def route_link_flows(view: View, route_link_uuid: str) -> list[Flow]:
-    """Everything a router owns in ROUTE: its own addresses (vna.features.gateway) and
-    its route entries."""
-    return gateway.route_link_flows(view, route_link_uuid) + _route_entries(view, route_link_uuid)
-
-
-def _route_entries(view: View, route_link_uuid: str) -> list[Flow]:
+    """A router's route entries in ROUTE, for each of its ingress ports."""
     topo = topology(view)
     router = topo.routers.get(route_link_uuid)
     if router is None:
@@ -49,25 +52,25 @@ def _route_flow(
     dst = ipv4_prefix_value(str(q.network_address), q.prefixlen)
     if dst is not None:
         match["ipv4_dst"] = dst
-    common = {"kind": Kind.ROUTE, "obj_id": router.id}
+    common = {"kind": KIND_ROUTE, "obj_id": router.id}
     priority = Prio.PREFIX_BASE + q.prefixlen
     if path is None:
         return Flow(Table.ROUTE, priority, make_match(match), **common)
-    actions: tuple[Action, ...] = (("set_field", "eth_src", path.src_mac),)
-    actions += (("dec_ttl",),) * path.hops
+    actions: tuple[Action, ...] = (SetField("eth_src", path.src_mac),)
+    actions += (DecTtl(),) * path.hops
     return Flow(
         Table.ROUTE,
         priority,
         make_match(match),
         actions,
-        goto=Table.NEXTHOP,
+        goto=Table.ARP_RESOLVE,
         metadata=(view.network_id(path.network_uuid), NETWORK_MASK),
         **common,
     )
 
 
 def interface_flows(view: View, interface_uuid: str) -> list[Flow]:
-    """NEXTHOP entries: routed packets learn their destination MAC from the address."""
+    """ARP_RESOLVE entries: routed packets get their destination MAC from the model."""
     addresses = vif_addresses(view, interface_uuid)
     if not addresses:
         return []
@@ -81,13 +84,25 @@ def interface_flows(view: View, interface_uuid: str) -> list[Flow]:
         )
         flows.append(
             Flow(
-                Table.NEXTHOP,
+                Table.ARP_RESOLVE,
                 Prio.NORMAL,
                 match,
-                (("set_field", "eth_dst", addr.mac),),
-                goto=Table.L2_LOOKUP,
-                kind=Kind.NEXTHOP,
+                (SetField("eth_dst", addr.mac),),
+                goto=Table.SNAT,
+                kind=KIND_ARP_RESOLVE,
                 obj_id=obj,
             )
         )
     return flows
+
+
+def dirty(change: Change, view: View) -> set[OwnerKey]:
+    return deps.routers(change, view) | deps.own_interface(change, view)
+
+
+FEATURE = Feature(
+    name="routing",
+    kinds=frozenset({KIND_ROUTE, KIND_ARP_RESOLVE}),
+    owners={"route_link": route_link_flows, "interface": interface_flows},
+    dirty=dirty,
+)
