@@ -69,7 +69,8 @@ ENCODERS: dict[type, Callable[[Any, Any, Any], Any]] = {
     Ct: lambda a, ofp, p: _ct(a, ofp, p),
     CtClear: lambda a, ofp, p: p.NXActionCTClear(),
     Controller: lambda a, ofp, p: p.OFPActionOutput(ofp.OFPP_CONTROLLER, a.max_len),
-    Conjunction: lambda a, ofp, p: p.NXActionConjunction(a.clause, a.n_clauses, a.conj_id),
+    # On the wire the clause is 0-based (OVS prints it 1-based, as ovs-ofctl takes it).
+    Conjunction: lambda a, ofp, p: p.NXActionConjunction(a.clause - 1, a.n_clauses, a.conj_id),
     # Meter is an instruction, see instructions(); listed so coverage checks see it.
     Meter: lambda a, ofp, p: p.OFPInstructionMeter(a.meter_id, ofp.OFPIT_METER),
 }

@@ -5,10 +5,13 @@ from __future__ import annotations
 import copy
 import ipaddress
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 from vna.desired import DesiredState
 from vna.dirty import dirty_for_ports, dirty_owners
+from vna.feature import Feature
+from vna.features import FEATURES
 from vna.flows import Flow
 from vna.flowsim import Outcome, Pipeline
 from vna.modelstore import ModelStore
@@ -165,11 +168,14 @@ def assert_same_indexes(derived: View, fresh: View) -> None:
 class Agent:
     """One datapath's pure core, driven the way the runtime drives it."""
 
-    def __init__(self, model: dict, binding: LocalBinding) -> None:
+    def __init__(self, model: dict, binding: LocalBinding,
+                 features: Sequence[Feature] = FEATURES) -> None:
+        """features: compute (and take dependency rules from) only these."""
         self.store = ModelStore()
         self.store.load(model)
         self.binding = binding
-        self.desired = DesiredState()
+        self.features = tuple(features)
+        self.desired = DesiredState(self.features)
         self.desired.rebuild(self.view())
         self.last_dirty: set = set()
 
@@ -181,16 +187,16 @@ class Agent:
         changes = self.store.load(model)
         new = View.updated(old, changes, self.store.model, self.binding)
         assert_same_indexes(new, self.view())
-        self.last_dirty = dirty_owners(changes, old, new)
+        self.last_dirty = dirty_owners(changes, old, new, self.features)
         return self.desired.update(new, self.last_dirty)
 
     def rebind(self, binding: LocalBinding) -> tuple[list[Flow], list[Flow]]:
         old, self.binding = self.binding, binding
-        self.last_dirty = dirty_for_ports(old, binding, self.view())
+        self.last_dirty = dirty_for_ports(old, binding, self.view(), self.features)
         return self.desired.update(self.view(), self.last_dirty)
 
     def full(self) -> dict[int, Flow]:
-        fresh = DesiredState()
+        fresh = DesiredState(self.features)
         fresh.rebuild(self.view())
         return fresh.flows()
 
