@@ -26,7 +26,10 @@ CASES = [
     (a.DecTtl(), "dec_ttl"),
     (a.Ct(commit=True, zone=5, table=70), "ct(commit,table=70,zone=5)"),
     (a.Ct(zone_src="reg13", table=72), "ct(table=72,zone=NXM_NX_REG13[0..15])"),
-    (a.Ct(commit=True, zone=1, nat=a.Nat("src", "10.0.0.1")), "ct(commit,zone=1,nat(src=10.0.0.1))"),
+    (
+        a.Ct(commit=True, zone=1, nat=a.Nat("src", "10.0.0.1")),
+        "ct(commit,zone=1,nat(src=10.0.0.1))",
+    ),
     (
         a.Ct(commit=True, zone=1, nat=a.Nat("dst", "10.0.0.5", "10.0.0.6", 80, 81)),
         "ct(commit,zone=1,nat(dst=10.0.0.5-10.0.0.6:80-81))",
