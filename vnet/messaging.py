@@ -19,10 +19,6 @@ from vnet.errors import ApiError
 GLOBAL_TOPIC = b"global"
 
 
-def node_topic(node_id: str) -> bytes:
-    return b"node." + node_id.encode()
-
-
 def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode()
 

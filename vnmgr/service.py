@@ -20,7 +20,7 @@ from sqlalchemy.orm import sessionmaker
 
 from vnet import models as m
 from vnet.errors import ApiError
-from vnet.messaging import GLOBAL_TOPIC, decode, encode, node_topic
+from vnet.messaging import GLOBAL_TOPIC, decode, encode
 from vnet.serialize import snapshot_model
 from vnmgr.ops import HANDLERS, Tx
 from vnmgr.params import Params
@@ -129,15 +129,10 @@ class Vnmgr:
 
     def _publish(self, event: dict[str, Any]) -> None:
         data = encode(event)
+        # One topic: every agent needs every change today (no per-datapath slicing yet).
         self.pub.send_multipart([GLOBAL_TOPIC, data])
-        for node in self._nodes_touched(event.get("changes", [])):
-            self.pub.send_multipart([node_topic(node), data])
         self.counters["events_published"] += 1
 
-    @staticmethod
-    def _nodes_touched(changes: list[dict[str, Any]]) -> set[str]:
-        return {c["data"]["node_id"] for c in changes
-                if c["resource"] == "datapaths" and c.get("data")}
 
     def _heartbeat(self) -> None:
         try:
