@@ -10,6 +10,7 @@ from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
 from vna.actions import Output
 from vna.features.l2 import KIND_IFACE
 from vna.flows import Flow, make_match
+from vna.pipeline import Table
 from vna.syncer import Syncer
 
 
@@ -47,7 +48,7 @@ class FakeConnection:
 
 
 def flow(ip: str, port: int = 1) -> Flow:
-    return Flow(table=60, priority=100, match=make_match(eth_type=0x0800, ipv4_dst=ip),
+    return Flow(table=Table.L2_LOOKUP, priority=100, match=make_match(eth_type=0x0800, ipv4_dst=ip),
                 actions=(Output(port),), kind=KIND_IFACE, obj_id=7)
 
 
