@@ -98,8 +98,7 @@ def _flooding(view: View, network_uuid: str, nid: int) -> list[Flow]:
         Flow(
             Table.OUTPUT,
             priority,
-            make_match(flood, metadata=on_network_from(nid, origin) if origin else
-                       on_network(nid)),
+            make_match(flood, metadata=on_network_from(nid, origin)),
             actions,
             kind=KIND_FLOOD,
             obj_id=nid,
