@@ -22,9 +22,9 @@ import urllib.parse
 from typing import Any
 
 from bench.vnabench import log, percentile, table
+from lab import Lab
+from lab.services import Services
 from tests.mysql_db import create_mysql_database
-from vnet.lab import Lab
-from vnet.lab.services import Services
 
 BACKENDS = ("sqlite", "mariadb")
 CLIENTS = 4

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench import vnabench as vb
-from vnet.lab import Lab
+from lab import Lab
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vnet.lab import Hypervisor, Lab
-from vnet.lab.services import ServiceHandle, Services
+from lab import Hypervisor, Lab
+from lab.services import ServiceHandle, Services
 from vnet.messaging import RpcClient
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -12,7 +12,7 @@ import secrets
 
 import pymysql
 
-from vnet.lab.hosts import Lab
+from lab.hosts import Lab
 
 SERVER = {
     "host": os.environ.get("VNET_TEST_MYSQL_HOST", "127.0.0.1"),

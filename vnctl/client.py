@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from vnet.lab.api import Api, HttpError
+from vnctl.api import Api, HttpError
 from vnet.registry import PAGE_MAX
 
 DEFAULT_URI = "http://127.0.0.1:9090"
