@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench.vnabench import log, metrics, table
+from bench.common import log, metrics, table
 from lab import TUNNEL_VM_MTU, Lab, Vm, add_veth
 from lab.cloud import Cloud
 from lab.services import tcp_sockets

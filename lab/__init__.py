@@ -1,7 +1,8 @@
 """Lab library: hypervisors, VMs and services as namespaces and processes on one machine.
 
 Used by the e2e tests, the demo and the benchmarks. Needs root, iproute2, ethtool and
-Open vSwitch (userspace datapath); nothing beyond the standard library in Python.
+Open vSwitch (userspace datapath); nothing beyond the standard library in Python, but
+PyMySQL for lab.mysql (a throw-away MariaDB database).
 """
 
 from lab.hosts import (

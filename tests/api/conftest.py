@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from lab.hosts import Lab
+from lab.mysql import create_mysql_database
 from lab.services import Services
-from tests.mysql_db import create_mysql_database
 
 from .support import Api, unique
 

@@ -19,7 +19,7 @@ import pytest
 
 from lab import Lab
 from lab.cloud import Cloud
-from tests.mysql_db import SERVER, create_mysql_database
+from lab.mysql import SERVER, create_mysql_database
 from tests.tcp_proxy import TcpProxy
 from vnctl.api import HttpError
 from vnet.messaging import RpcClient

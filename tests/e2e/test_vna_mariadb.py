@@ -14,7 +14,7 @@ import pytest
 
 from lab import Lab
 from lab.cloud import Cloud
-from tests.mysql_db import create_mysql_database
+from lab.mysql import create_mysql_database
 
 
 @pytest.fixture
