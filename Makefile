@@ -17,6 +17,7 @@ demo-down:
 
 test: setup
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports --no-cache
 	$(PYTEST) -q -ra tests
 
 test-unit: setup
@@ -30,6 +31,7 @@ test-e2e: setup
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports --no-cache
 
 bench: setup
 	bench/run

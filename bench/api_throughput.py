@@ -21,10 +21,10 @@ import time
 import urllib.parse
 from typing import Any
 
-from bench.vnabench import log, percentile, table
-from tests.mysql_db import create_mysql_database
-from vnet.lab import Lab
-from vnet.lab.services import Services
+from bench.common import log, percentile, table
+from lab import Lab
+from lab.mysql import create_mysql_database
+from lab.services import Services
 
 BACKENDS = ("sqlite", "mariadb")
 CLIENTS = 4

@@ -1,6 +1,6 @@
 """Data plane: iperf3 TCP between VM namespaces, distributed router vs a "VM router".
 
-One cloud per transport, built through the webapi (`vnet.lab.cloud.Cloud`), two hosts:
+One cloud per transport, built through the webapi (`lab.cloud.Cloud`), two hosts:
   - nw-a 10.1.0.0/24 and nw-b 10.2.0.0/24 joined by a distributed router (rl-r1);
     VMs a1 (h1), b1 (h1) and a2, b2 (h2).
   - nw-c and nw-d: two *unrouted* virtual networks (both 10.3.0.0/16, see below) and
@@ -27,10 +27,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench.vnabench import log, metrics, table
-from vnet.lab import TUNNEL_VM_MTU, Lab, Vm, add_veth
-from vnet.lab.cloud import Cloud
-from vnet.lab.services import tcp_sockets
+from bench.common import log, metrics, table
+from lab import TUNNEL_VM_MTU, Lab, Vm, add_veth
+from lab.cloud import Cloud
+from lab.services import tcp_sockets
 
 IPERF_PORT = 5201
 PING_COUNT = 40

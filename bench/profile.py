@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from bench import vnabench as vb
-from vnet.lab import Lab
+from bench.common import RESULTS_DIR, log
+from lab import Lab
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 
@@ -70,28 +71,28 @@ def main() -> int:
     args = parser.parse_args()
     os.environ["PATH"] += os.pathsep + "/usr/sbin" + os.pathsep + "/sbin"
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    vb.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     with Lab() as lab:
-        vb.log(f"building N={args.n}")
+        log(f"building N={args.n}")
         bed = vb.build(lab, args.n)
-        snapshot = vb.RESULTS_DIR / f"snapshot-{args.n}.json.gz"
+        snapshot = RESULTS_DIR / f"snapshot-{args.n}.json.gz"
         with gzip.open(snapshot, "wt") as f:  # input for bench.micro
             json.dump(bed.rpc.call("snapshot"), f)
-        sync_out = vb.RESULTS_DIR / f"profile-sync-{args.n}-{stamp}.txt"
+        sync_out = RESULTS_DIR / f"profile-sync-{args.n}-{stamp}.txt"
         handle, offset = bed.start_vna("h1")
         spy = record(handle.pid, sync_out, 60)
         sync = vb.wait_full_sync(handle, offset, 900)
         stop(spy)
-        vb.log(sync["line"].split("msg=")[-1])
+        log(sync["line"].split("msg=")[-1])
         h2, off2 = bed.start_vna("h2")
         vb.wait_full_sync(h2, off2, 900)
         time.sleep(2)
-        conv_out = vb.RESULTS_DIR / f"profile-conv-{args.n}-{stamp}.txt"
+        conv_out = RESULTS_DIR / f"profile-conv-{args.n}-{stamp}.txt"
         spy = record(handle.pid, conv_out, 600)
         time.sleep(1)
         conv = vb.bench_convergence(bed, args.calls)
         stop(spy)
-        vb.log(f"convergence p50 {conv['p50_ms']:.1f} ms p99 {conv['p99_ms']:.1f} ms")
+        log(f"convergence p50 {conv['p50_ms']:.1f} ms p99 {conv['p99_ms']:.1f} ms")
     print(summarise(sync_out, keep="_full_sync"))
     print(summarise(conv_out, keep="_on_changes"))
     print(f"stacks: {sync_out} {conv_out}")

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import ipaddress
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -36,14 +34,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vnet.lab import Hypervisor, Lab
-from vnet.lab.services import ServiceHandle, Services
+from bench import api_throughput, dataplane
+from bench.common import (
+    RESULTS_DIR,
+    desired_flows,
+    log,
+    machine_info,
+    metric,
+    metrics,
+    percentile,
+    table,
+)
+from lab import Hypervisor, Lab
+from lab.services import ServiceHandle, Services
 from vnet.messaging import RpcClient
 
-BENCH_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = BENCH_DIR / "results"
 OF_PORT = 6633
-METRICS_PORT = 9105
 REMOTE_DATAPATHS = 8
 ROUTERS = 4
 UNDERLAY = ipaddress.IPv4Network("192.168.100.0/24")
@@ -61,32 +67,6 @@ LOCAL_VMS = [("vm1", "h1", 0, 0), ("vm2", "h1", 0, 1), ("vm3", "h2", 0, 2),
              ("vm4", "h1", 1, 0), ("vm5", "h1", 2, 0), ("vm6", "h2", 1, 1)]
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-# ---------------------------------------------------------------------------- machine
-
-def machine_info() -> dict[str, Any]:
-    ovs = subprocess.run(["ovs-vswitchd", "--version"], capture_output=True, text=True)
-    cpu = ""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next((ln.split(":", 1)[1].strip() for ln in lines
-                    if ln.startswith("model name")), "")
-    except OSError:
-        pass
-    return {
-        "cores": os.cpu_count(),
-        "cpu": cpu,
-        "ovs": ovs.stdout.splitlines()[0].strip() if ovs.stdout else "?",
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "loadavg_at_start": os.getloadavg(),
-        "shared_machine": True,
-    }
-
-
 # ---------------------------------------------------------------------------- helpers
 
 def vm_rss_kib(pid: int) -> dict[str, int]:
@@ -96,27 +76,6 @@ def vm_rss_kib(pid: int) -> dict[str, int]:
             key, value = line.split(":", 1)
             out[key] = int(value.split()[0])
     return out
-
-
-def metrics(hv: Hypervisor) -> dict[str, float]:
-    """vna's Prometheus samples, read inside the hypervisor's namespace."""
-    code = ("import urllib.request as u;print(u.urlopen("
-            f"'http://127.0.0.1:{METRICS_PORT}/metrics',timeout=5).read().decode())")
-    text = hv.netns.run(sys.executable, "-c", code).stdout
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
-
-
-def desired_flows(sample: dict[str, float]) -> int:
-    return int(sum(v for k, v in sample.items() if k.startswith("vnet_vna_flows{")))
-
-
-def metric(sample: dict[str, float], name: str) -> float:
-    return next(v for k, v in sample.items() if k == name or k.startswith(name + "{"))
 
 
 def dump_flows_raw(hv: Hypervisor, bridge: str = "br-int", stats: bool = False) -> list[str]:
@@ -150,13 +109,6 @@ def wait_full_sync(handle: ServiceHandle, offset: int, timeout: float) -> dict[s
                         "line": line}
         time.sleep(0.02)
     raise TimeoutError(f"no full sync from {handle.name} within {timeout}s")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 class FlowMonitor:
@@ -501,18 +453,6 @@ def bench_resync(bed: Bed) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- report
 
-def table(title: str, header: list[str], rows: list[list[Any]]) -> str:
-    def cell(x: Any) -> str:
-        if isinstance(x, float):
-            return f"{x:,.3f}" if abs(x) < 10 else f"{x:,.0f}"
-        return str(x)
-    body = [[cell(c) for c in r] for r in rows]
-    lines = [f"### {title}", "", "| " + " | ".join(header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in body]
-    return "\n".join(lines) + "\n"
-
-
 def report(res: dict[str, Any]) -> str:
     m = res["machine"]
     out = [f"Machine: {m['cores']} cores ({m['cpu']}), {m['ovs']}, kernel {m['kernel']}, "
@@ -520,9 +460,9 @@ def report(res: dict[str, Any]) -> str:
            f"(shared machine: other engineers' tests were running).", ""]
     if res.get("full_sync"):
         out.append(report_vna(res))
-    for key, module in (("api", "bench.api_throughput"), ("dataplane", "bench.dataplane")):
+    for key, module in (("api", api_throughput), ("dataplane", dataplane)):
         if key in res:
-            out.append(importlib.import_module(module).report(res[key]))
+            out.append(module.report(res[key]))
     return "\n".join(out)
 
 
@@ -614,10 +554,8 @@ def main(argv: list[str] | None = None) -> int:
             res["resync"] = bench_resync(bed)
             log(f"N={n}: resync {res['resync']}")
     if "api" in args.only:
-        from bench import api_throughput
         res["api"] = api_throughput.run(args.quick)
     if "dataplane" in args.only:
-        from bench import dataplane
         res["dataplane"] = dataplane.run(args.quick)
     res["finished"] = dt.datetime.now(dt.UTC).isoformat()
     text = report(res)

@@ -6,19 +6,9 @@ import re
 import secrets
 import string
 
-PREFIXES = {
-    "datapaths": "dp",
-    "networks": "nw",
-    "interfaces": "if",
-    "mac_leases": "ml",
-    "ip_leases": "il",
-    "route_links": "rl",
-    "routes": "r",
-    "security_groups": "sg",
-    "datapath_networks": "dpn",
-    "datapath_route_links": "dprl",
-    "interface_security_groups": "isg",
-}
+from vnet.registry import RESOURCES
+
+PREFIXES = {name: resource.prefix for name, resource in RESOURCES.items()}
 
 _NAME = re.compile(r"^[a-z0-9]{1,255}$")
 _ALPHABET = string.ascii_lowercase + string.digits

@@ -21,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from vnet.registry import RESOURCES
+
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -146,16 +148,6 @@ class Event(Base):
     payload: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-MODELS: dict[str, type[Resource]] = {
-    "datapaths": Datapath,
-    "networks": Network,
-    "interfaces": Interface,
-    "mac_leases": MacLease,
-    "ip_leases": IpLease,
-    "route_links": RouteLink,
-    "routes": Route,
-    "security_groups": SecurityGroup,
-    "datapath_networks": DatapathNetwork,
-    "datapath_route_links": DatapathRouteLink,
-    "interface_security_groups": InterfaceSecurityGroup,
-}
+# Resource name -> class, for every resource of the registry (vnet.registry).
+MODELS: dict[str, type[Resource]] = {name: globals()[resource.model_name]
+                                     for name, resource in RESOURCES.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sqlalchemy import select
@@ -9,41 +10,53 @@ from sqlalchemy.orm import Session
 
 from vnet import models as m
 from vnet.addr import format_ipv4, format_mac
+from vnet.registry import RESOURCES
 
 Row = dict[str, Any]
 
-# Foreign-key columns shown as the referenced row's uuid: column -> (output key, model).
-_REFS: dict[str, tuple[str, type[m.Resource]]] = {
-    "owner_datapath_id": ("owner_datapath_uuid", m.Datapath),
-    "interface_id": ("interface_uuid", m.Interface),
-    "network_id": ("network_uuid", m.Network),
-    "mac_lease_id": ("mac_lease_uuid", m.MacLease),
-    "route_link_id": ("route_link_uuid", m.RouteLink),
-    "datapath_id": ("datapath_uuid", m.Datapath),
-    "security_group_id": ("security_group_uuid", m.SecurityGroup),
-}
-_MACS = {"mac_address", "broadcast_mac_address"}
-_IPS = {"ipv4_address", "ipv4_network"}
-_HIDDEN = {"created_at", "updated_at"}
+_HIDDEN = {"created_at", "updated_at"}  # appended last, as ISO 8601 UTC with a Z
+
+# One entry per column: (column, how, output key, referenced model if how == "ref"),
+# how being "ref" (shown as the referenced row's uuid), "mac", "ipv4" or "plain".
+_Plan = tuple[tuple[str, str, str, type[m.Resource] | None], ...]
+
+
+@cache
+def _plan(table: str) -> _Plan:
+    """Per table (= resource name), from the registry's field kinds: reference columns
+    shown as the referenced row's uuid, MACs and IPv4 addresses in their text form."""
+    resource = RESOURCES[table]
+    kinds = {f.column: f.kind for f in resource.fields if f.stored}
+    references = resource.references()
+    plan = []
+    for column in m.MODELS[table].__table__.columns:
+        name = column.key
+        if name in _HIDDEN:
+            continue
+        if name in references:
+            field = references[name]
+            plan.append((name, "ref", field.name, m.MODELS[field.ref or ""]))
+        elif kinds.get(name) in ("mac", "ipv4"):
+            plan.append((name, kinds[name], name, None))
+        else:
+            plan.append((name, "plain", name, None))
+    return tuple(plan)
 
 
 def serialize(session: Session, obj: m.Resource) -> Row:
+    """The row's columns (references as uuids) then created_at/updated_at."""
     row: Row = {}
-    for column in obj.__table__.columns:
-        name = column.key
+    for name, how, key, model in _plan(obj.__tablename__):
         value = getattr(obj, name)
-        if name in _HIDDEN:
-            continue
-        if name in _REFS:
-            key, model = _REFS[name]
+        if how == "ref":
             ref = session.get(model, value) if value is not None else None
             row[key] = ref.uuid if ref is not None else None
-        elif name in _MACS:
-            row[name] = format_mac(value)
-        elif name in _IPS:
-            row[name] = format_ipv4(value)
+        elif how == "mac":
+            row[key] = format_mac(value)
+        elif how == "ipv4":
+            row[key] = format_ipv4(value)
         else:
-            row[name] = value
+            row[key] = value
     row["created_at"] = obj.created_at.isoformat() + "Z" if obj.created_at else None
     row["updated_at"] = obj.updated_at.isoformat() + "Z" if obj.updated_at else None
     return row

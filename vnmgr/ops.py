@@ -16,13 +16,11 @@ from sqlalchemy.orm import Session
 from vnet import models as m
 from vnet.addr import format_ipv4
 from vnet.errors import ApiError, conflict, invalid, not_found
+from vnet.registry import INTERFACE_MODES, NETWORK_MODES
 from vnet.serialize import Row, serialize
 from vnmgr.allocate import allocate_ipv4, allocate_mac, mac_in_use
 from vnmgr.changes import ChangeSet
 from vnmgr.params import Params
-
-INTERFACE_MODES = ("vif", "simulated", "host", "patch", "remote")
-NETWORK_MODES = ("virtual", "physical")
 
 
 class Tx:

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document, generated from the resource table and the route list."""
+"""The OpenAPI 3.1 document, generated from the resource registry and the route list."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import re
 from typing import Any
 
 from vnet.errors import REASONS
-from vnet.ids import PREFIXES
-from webapi.resources import PAGE_DEFAULT, PAGE_MAX, RESOURCES, Field, Resource
+from vnet.registry import PAGE_DEFAULT, PAGE_MAX, RESOURCES, Field, Resource
 from webapi.routes import Route
 
 Schema = dict[str, Any]
@@ -30,7 +29,7 @@ def field_schema(field: Field, request: bool = False) -> Schema:
     if field.kind == "datetime":
         schema["format"] = "date-time"
     if field.kind == "ref" and not request:
-        schema["pattern"] = f"^{PREFIXES[field.ref or '']}-[a-z0-9]{{1,255}}$"
+        schema["pattern"] = f"^{RESOURCES[field.ref or ''].prefix}-[a-z0-9]{{1,255}}$"
     if field.kind in _RESPONSE_PATTERNS and not request:
         # Rows always carry the canonical form; requests may use others (AA-BB-..., 42).
         schema["pattern"] = _RESPONSE_PATTERNS[field.kind]

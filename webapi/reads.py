@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from vnet import models as m
 from vnet.addr import AddressError, format_ipv4, format_mac, parse_ipv4, parse_mac
 from vnet.errors import ApiError, invalid, not_found
+from vnet.registry import PAGE_DEFAULT, PAGE_MAX, Field, Resource
 from vnet.serialize import Row, serialize
-from webapi.resources import PAGE_DEFAULT, PAGE_MAX, Field, Resource
 
 _TABLE_MODELS = {model.__tablename__: model for model in m.MODELS.values()}
 _PAGING = ("limit", "offset")

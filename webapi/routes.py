@@ -1,4 +1,4 @@
-"""Every route of the service, derived from the resource table.
+"""Every route of the service, derived from the resource registry (vnet.registry).
 
 The same list registers the Flask url rules (webapi.app) and describes the paths of the
 OpenAPI document (webapi.openapi), so the two cannot drift apart.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vnet.registry import JOINS, LISTINGS, RESOURCES, TOP_LEVEL, Resource
 from webapi import views
-from webapi.resources import JOINS, LISTINGS, RESOURCES, TOP_LEVEL, Resource
 from webapi.views import View
 
 PREFIX = "/api/1.0"

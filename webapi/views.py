@@ -1,4 +1,4 @@
-"""View factories: one function per kind of route, specialised by the resource table."""
+"""View factories: one function per kind of route, specialised by the resource registry."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from vnet.errors import ApiError
+from vnet.registry import RESOURCES, Join, Listing, Resource
 from webapi import reads
 from webapi.backend import backend
 from webapi.body import request_params
-from webapi.resources import RESOURCES, Join, Listing, Resource
 
 View = Callable[..., Any]
 
@@ -99,13 +99,14 @@ def _id_column(uuid_field: str) -> str:
 
 def listing_view(listing: Listing) -> View:
     resource = RESOURCES[listing.resource]
+    through = RESOURCES[listing.through].model
     field = listing.parent_field
 
     def view(**path: str) -> Any:
         with backend().read() as session:
             owner = reads.find(session, listing.parent, path[field], field)
-            linked = select(getattr(listing.through, listing.child_column)).where(
-                getattr(listing.through, listing.parent_column) == owner.id)
+            linked = select(getattr(through, listing.child_column)).where(
+                getattr(through, listing.parent_column) == owner.id)
             return reads.page(session, resource, request.args, [resource.model.id.in_(linked)])
     return view
 

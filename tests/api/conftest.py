@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.mysql_db import create_mysql_database
-from vnet.lab.hosts import Lab
-from vnet.lab.services import Services
+from lab.hosts import Lab
+from lab.mysql import create_mysql_database
+from lab.services import Services
 
 from .support import Api, unique
 

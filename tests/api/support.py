@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from vnet.lab.services import ServiceHandle, Services
+from lab.services import ServiceHandle, Services
 from vnet.messaging import RpcClient
 
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 import zmq
 
-from vnet.lab.services import find_program
+from lab.services import find_program
 from vnet.messaging import GLOBAL_TOPIC
 
 from .support import Api, unique

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from vnet.lab import Lab, cleanup_orphans
-from vnet.lab.ovs import SCHEMA
+from lab import Lab, cleanup_orphans
+from lab.ovs import SCHEMA
 
 E2E_DIR = Path(__file__).parent
 REQUIRED_PROGRAMS = (

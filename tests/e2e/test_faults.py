@@ -17,11 +17,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.mysql_db import SERVER, create_mysql_database
+from lab import Lab
+from lab.cloud import Cloud
+from lab.mysql import SERVER, create_mysql_database
 from tests.tcp_proxy import TcpProxy
-from vnet.lab import Lab
-from vnet.lab.api import HttpError
-from vnet.lab.cloud import Cloud
+from vnctl.api import HttpError
 from vnet.messaging import RpcClient
 
 

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from vnet.lab import TUNNEL_VM_MTU, Hypervisor, Lab, Underlay, Vm, cleanup_stale, list_netns
-from vnet.lab.proc import is_alive
-from vnet.lab.services import start_service
+from lab import TUNNEL_VM_MTU, Hypervisor, Lab, Underlay, Vm, cleanup_stale, list_netns
+from lab.proc import is_alive
+from lab.services import start_service
 
 pytestmark = pytest.mark.e2e
 
@@ -222,7 +222,7 @@ switch.recv(1 << 16)
 def test_services_reach_vnmgr_from_a_hypervisor_namespace(lab: Lab) -> None:
     """A vna-like process inside a hypervisor namespace talks to a vnmgr-like process in
     the root namespace over the ipc:// endpoints, and the bridge connects to it."""
-    from vnet.lab.services import TCP_ESTABLISHED, Services, tcp_sockets
+    from lab.services import TCP_ESTABLISHED, Services, tcp_sockets
 
     hv = lab.add_hypervisor("hv1", 1)
     services = Services(lab, "sqlite://")

@@ -3,8 +3,8 @@ and no encapsulation, as OpenVNet does for the gateway case."""
 
 from __future__ import annotations
 
-from vnet.lab import Lab, add_veth
-from vnet.lab.cloud import Cloud
+from lab import Lab, add_veth
+from lab.cloud import Cloud
 
 
 def test_vm_on_a_physical_network_reaches_an_external_host(lab: Lab) -> None:

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.mysql_db import create_mysql_database
-from vnet.lab import Lab
-from vnet.lab.cloud import Cloud
+from lab import Lab
+from lab.cloud import Cloud
+from lab.mysql import create_mysql_database
 
 
 @pytest.fixture

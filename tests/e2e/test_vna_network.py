@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from vnet.lab import Lab
-from vnet.lab.capture import capture
-from vnet.lab.cloud import Cloud
+from lab import Lab
+from lab.capture import capture
+from lab.cloud import Cloud
 
 TRANSPORTS = ["tunnel", "mac2mac"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vnet.lab.services import find_program
+from lab.services import find_program
 
 ROOT = Path(__file__).resolve().parents[2]
 UPSTART = sorted((ROOT / "etc" / "init").glob("*.conf"))

@@ -1,6 +1,6 @@
 """vnctl against a real vnmgr + vnet-webapi on SQLite, driven as a user drives it.
 
-The stack comes from vnet.lab.services (the same processes the API tests start); vnctl
+The stack comes from lab.services (the same processes the API tests start); vnctl
 runs in-process through click's CliRunner, and once as the installed console script.
 """
 
@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from vnet.lab.hosts import Lab
-from vnet.lab.services import Services, find_program, free_tcp_port
+from lab.hosts import Lab
+from lab.services import Services, find_program, free_tcp_port
+from vnctl import client as vnctl_client
+from vnctl import datapaths
+from vnctl.cli import cli
+from vnctl.client import ApiFailure
 from vnet.messaging import RpcClient
-from vnet.vnctl import cli, datapaths
-from vnet.vnctl import client as vnctl_client
-from vnet.vnctl.client import ApiFailure
 
 
 @pytest.fixture(scope="module")

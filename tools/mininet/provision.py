@@ -12,7 +12,7 @@ import ipaddress
 
 from vnet_topo import VNET_UNDERLAY_CIDR, VnetPlan
 
-from vnet.lab.api import Api
+from vnctl.api import Api
 
 UNDERLAY_NETWORK = "nw-underlay"
 ROUTE_LINK = "rl-mn"

@@ -21,10 +21,9 @@ from mininet.node import RemoteController
 from provision import provision
 from vnet_topo import VnetHypervisor, VnetTopo, vnet_plan
 
-from vnet.lab import Lab
-from vnet.lab.api import Api
-from vnet.lab.ovs import OvsInstance
-from vnet.lab.services import (
+from lab import Lab
+from lab.ovs import OvsInstance
+from lab.services import (
     TCP_ESTABLISHED,
     ServiceHandle,
     Services,
@@ -32,6 +31,7 @@ from vnet.lab.services import (
     start_service,
     tcp_sockets,
 )
+from vnctl.api import Api
 
 SANDBOX_ENV = "VNET_MN_WORKDIR"  # set by run-sandboxed.sh to the run's work directory
 

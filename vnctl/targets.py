@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from webapi.resources import JOINS, RESOURCES, TOP_LEVEL, Field, Join, Resource
+from vnet.registry import JOINS, RESOURCES, TOP_LEVEL, Field, Join, Resource
 
 
 @dataclass(frozen=True)

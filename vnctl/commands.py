@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from vnet.vnctl import options
-from vnet.vnctl.client import Client, VnctlError
-from vnet.vnctl.datapaths import AGENT_STATUS
-from vnet.vnctl.output import Row, ShowExtra, emit_row, emit_rows
-from vnet.vnctl.targets import Target, joins_of, top_level
+from vnctl import options
+from vnctl.client import Client, VnctlError
+from vnctl.datapaths import AGENT_STATUS
+from vnctl.output import Row, ShowExtra, emit_row, emit_rows
+from vnctl.targets import Target, joins_of, top_level
 
 SHOW_EXTRAS: dict[str, ShowExtra] = {"datapaths": AGENT_STATUS}
 

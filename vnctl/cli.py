@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from vnet.vnctl.client import DEFAULT_URI, Client
-from vnet.vnctl.commands import Session, resource_groups
+from vnctl.client import DEFAULT_URI, Client
+from vnctl.commands import Session, resource_groups
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

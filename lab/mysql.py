@@ -1,4 +1,4 @@
-"""A throw-away MariaDB database per test session, for the MySQL backend runs.
+"""A throw-away MariaDB database per lab, for the MySQL backend runs of tests and bench.
 
 scripts/setup.sh creates the user vnet/vnet with rights on `vnet%` databases over TCP,
 which works both where root has no password and where root may only use the socket.
@@ -12,7 +12,7 @@ import secrets
 
 import pymysql
 
-from vnet.lab.hosts import Lab
+from lab.hosts import Lab
 
 SERVER = {
     "host": os.environ.get("VNET_TEST_MYSQL_HOST", "127.0.0.1"),

@@ -10,7 +10,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from vnet.lab.proc import is_alive, run, terminate
+from lab.proc import is_alive, run, terminate
 
 NETNS_DIR = Path("/run/netns")
 IFNAMSIZ = 15

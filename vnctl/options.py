@@ -1,5 +1,5 @@
-"""Click parameters derived from webapi.resources fields: `--ipv4-network` is the API's
-`ipv4_network`, so the CLI and the HTTP API cannot disagree on names."""
+"""Click parameters derived from the registry's fields (vnet.registry): `--ipv4-network`
+is the API's `ipv4_network`, so the CLI and the HTTP API cannot disagree on names."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from webapi.resources import Field
+from vnet.registry import Field
 
 INTERNAL = ("id", "created_at", "updated_at")  # not worth a column in a table
 

@@ -16,8 +16,8 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from vnet.lab.netns import Netns
-from vnet.lab.proc import read_pidfile, run, same_process, terminate, wait_for
+from lab.netns import Netns
+from lab.proc import read_pidfile, run, same_process, terminate, wait_for
 
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 DAEMONS = ("ovs-vswitchd", "ovsdb-server")  # stop order: switch first, then its database

@@ -35,9 +35,9 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from vnet.lab.hosts import Hypervisor, Lab
-from vnet.lab.netns import Netns
-from vnet.lab.proc import wait_for, write_pidfile
+from lab.hosts import Hypervisor, Lab
+from lab.netns import Netns
+from lab.proc import wait_for, write_pidfile
 
 HEALTH_PATH = "/api/1.0/health"
 DEFAULT_OF_PORT = 6633

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from vnet.lab.netns import Netns
+from lab.netns import Netns
 
 if TYPE_CHECKING:
-    from vnet.lab.cloud import Cloud
+    from lab.cloud import Cloud
 
 
 class Capture:

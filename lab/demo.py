@@ -14,9 +14,9 @@ import os
 import sys
 from pathlib import Path
 
-from vnet.lab.capture import underlay_packets
-from vnet.lab.cloud import Cloud
-from vnet.lab.hosts import Lab, cleanup_stale, list_netns
+from lab.capture import underlay_packets
+from lab.cloud import Cloud
+from lab.hosts import Lab, cleanup_stale, list_netns
 
 DEMO_DIR = Path(os.environ.get("VNET_DEMO_DIR", "/tmp/vnet-demo"))
 PREFIX = "vdemo-"

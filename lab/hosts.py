@@ -21,16 +21,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from vnet.lab.netns import Netns, add_veth, list_netns
-from vnet.lab.ovs import OvsInstance
-from vnet.lab.probes import (
+from lab.netns import Netns, add_veth, list_netns
+from lab.ovs import OvsInstance
+from lab.probes import (
     BackgroundPing,
     PingResult,
     TransferResult,
     ping_argv,
     run_transfer,
 )
-from vnet.lab.proc import read_pidfile, same_process, start_time, terminate, write_pidfile
+from lab.proc import read_pidfile, same_process, start_time, terminate, write_pidfile
 
 BASE_DIR = Path(os.environ.get("VNET_LAB_DIR", "/tmp/vnet-lab"))
 UNDERLAY_MTU = 1600  # room for VXLAN's 50 bytes over 1500-byte VM frames

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import click
 
-from vnet.vnctl.client import ApiFailure, Client
-from vnet.vnctl.output import Row, ShowExtra
+from vnctl.client import ApiFailure, Client
+from vnctl.output import Row, ShowExtra
 
 EXPECTED = ("GET /api/1.0/datapaths/<uuid>/status answering {\"agent\": {\"connected\": bool, "
             "\"lag\": int, \"age\": float}} (or an \"agent\" field in the datapath row)")

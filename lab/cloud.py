@@ -12,9 +12,9 @@ import itertools
 import time
 from dataclasses import dataclass, field
 
-from vnet.lab.api import Api
-from vnet.lab.hosts import TUNNEL_VM_MTU, Hypervisor, Lab, Underlay, Vm
-from vnet.lab.services import ServiceHandle, Services
+from lab.hosts import TUNNEL_VM_MTU, Hypervisor, Lab, Underlay, Vm
+from lab.services import ServiceHandle, Services
+from vnctl.api import Api
 
 UNDERLAY_NETWORK = "nw-underlay"
 UNDERLAY_CIDR = ipaddress.IPv4Network("192.168.100.0/24")

@@ -12,7 +12,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from vnet.lab.netns import Netns
+from lab.netns import Netns
 
 _REPLY = re.compile(r"icmp_seq=(\d+) ttl=(\d+) time=([\d.]+) ms(.*DUP!)?")
 _SUMMARY = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")

@@ -1,19 +1,36 @@
-"""The one declarative table of the API: resources, their fields and sub-resources.
+"""The one resource registry: every resource, its uuid prefix, model, fields and links.
 
-Routes (webapi.routes), list filters (webapi.reads) and the OpenAPI document
-(webapi.openapi) are all derived from this table, so adding a field here is the only
-change needed to accept, filter and document it.
+Everything that needs the list of resources reads it here: public ids (vnet.ids), the
+model's name → class map (vnet.models.MODELS), serialisation (vnet.serialize), the
+webapi's routes, filters and OpenAPI document, vnctl's commands and vnmgr's enums.
+Adding a field here is the only change needed to accept, filter, serialise, document
+and offer it on the command line.
+
+Importing this module imports no SQLAlchemy (vnctl reads it and must start fast): a
+resource names its model class as a string and `Resource.model` imports vnet.models on
+first use.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vnet import models as m
+if TYPE_CHECKING:
+    from vnet.models import Resource as ModelClass
 
 # Field kinds: how a value is written on the wire and how a filter value is parsed.
 KINDS = ("string", "integer", "boolean", "mac", "ipv4", "dpid", "ref", "datetime", "object")
+
+# The enums of the model, defined once (vnmgr validates with them, the webapi documents
+# them, vnctl offers them as choices). The first value is the default on create.
+INTERFACE_MODES = ("vif", "simulated", "host", "patch", "remote")
+NETWORK_MODES = ("virtual", "physical")
+
+# List paging of the API: `?limit=` defaults to PAGE_DEFAULT and may not exceed PAGE_MAX.
+PAGE_DEFAULT = 100
+PAGE_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -28,33 +45,45 @@ class Field:
     enum: tuple[str, ...] | None = None
     description: str = ""
     schema: dict[str, Any] | None = None  # explicit JSON schema for kind == "object"
+    stored: bool = True  # a column of the resource's own table (else derived when read)
 
     @property
     def column(self) -> str:
         """The model column behind the field: references are stored as integer ids."""
-        return self.name.removesuffix("_uuid") + "_id" if self.kind == "ref" else self.name
+        if self.kind == "ref" and self.name != "uuid":
+            return self.name.removesuffix("_uuid") + "_id"
+        return self.name
 
 
 @dataclass(frozen=True)
 class Resource:
-    name: str  # URL segment and model key, e.g. "networks"
+    name: str  # URL segment, table name and model key, e.g. "networks"
     title: str  # schema name in the OpenAPI document, e.g. "Network"
+    prefix: str  # of public ids: "nw" for nw-xxxx
+    model_name: str  # class in vnet.models, e.g. "Network"
     fields: tuple[Field, ...]
     updatable: bool = True
     description: str = ""
 
     @property
-    def model(self) -> type[m.Resource]:
-        return m.MODELS[self.name]
+    def model(self) -> type[ModelClass]:
+        """The SQLAlchemy class; imports vnet.models (and SQLAlchemy) on first use."""
+        return getattr(importlib.import_module("vnet.models"), self.model_name)
 
     def all_fields(self) -> tuple[Field, ...]:
         return (*_common(self.name), *self.fields)
 
     def filterable(self) -> dict[str, Field]:
-        """Fields backed by a column of this resource's own table (so `?f=v` is cheap)."""
-        columns = self.model.__table__.c
+        """Fields backed by a column of this resource's own table (so `?f=v` is cheap).
+
+        A row's own uuid is not a filter: it is named by the path (/networks/<uuid>).
+        """
         return {f.name: f for f in self.all_fields()
-                if f.kind not in ("datetime", "object") and f.column in columns}
+                if f.stored and f.kind not in ("datetime", "object") and f.name != "uuid"}
+
+    def references(self) -> dict[str, Field]:
+        """Stored reference fields by column: `network_id` -> network_uuid (ref networks)."""
+        return {f.column: f for f in self.fields if f.kind == "ref" and f.stored}
 
 
 @dataclass(frozen=True)
@@ -76,11 +105,12 @@ class Join:
 
 @dataclass(frozen=True)
 class Listing:
-    """/<parent>/<p>/<resource>: rows of `resource` linked to the parent through `through`."""
+    """/<parent>/<p>/<resource>: rows of `resource` linked to the parent through `through`
+    (a resource whose rows hold both ids)."""
 
     parent: str
     resource: str
-    through: type[m.Resource]
+    through: str
     parent_column: str  # column of `through` holding the parent's id
     child_column: str  # column of `through` holding the listed row's id
 
@@ -111,8 +141,6 @@ def _name() -> Field:
     return Field("display_name", create=True, update=True, nullable=True)
 
 
-INTERFACE_MODES = ("vif", "simulated", "host", "patch", "remote")
-
 _IP_LEASE_BRIEF = {"type": "object", "required": ["uuid", "network_uuid", "ipv4_address"],
                    "properties": {"uuid": {"type": "string"}, "network_uuid": {"type": "string"},
                                   "ipv4_address": {"type": "string"}}}
@@ -122,7 +150,7 @@ _MAC_LEASES = {"type": "array", "items": {
                    "ip_leases": {"type": "array", "items": _IP_LEASE_BRIEF}}}}
 
 RESOURCES: dict[str, Resource] = {r.name: r for r in (
-    Resource("datapaths", "Datapath", (
+    Resource("datapaths", "Datapath", "dp", "Datapath", (
         _name(),
         Field("dpid", "dpid", create=True, update=True, required=True,
               description="OpenFlow datapath id, e.g. 0x0000aaaaaaaaaaaa"),
@@ -130,46 +158,46 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
               description="node_id of the vna that runs this datapath"),
         Field("is_connected", "boolean", create=True, update=True),
     ), description="Open vSwitch bridges run by a vna"),
-    Resource("networks", "Network", (
+    Resource("networks", "Network", "nw", "Network", (
         _name(),
         Field("ipv4_network", "ipv4", create=True, required=True,
               description="first address; `a.b.c.d/nn` also sets ipv4_prefix"),
         Field("ipv4_prefix", "integer", create=True, description="default 24"),
-        Field("network_mode", create=True, enum=("virtual", "physical")),
+        Field("network_mode", create=True, enum=NETWORK_MODES),
         Field("domain_name", create=True, update=True, nullable=True),
         Field("segment_id", "integer", create=True, nullable=True,
               description="tunnel key; defaults to a free one"),
     )),
-    Resource("interfaces", "Interface", (
+    Resource("interfaces", "Interface", "if", "Interface", (
         _name(),
         Field("mode", create=True, update=True, enum=INTERFACE_MODES),
         _ref("owner_datapath_uuid", "datapaths", create=True, update=True, nullable=True),
         Field("port_name", create=True, update=True, nullable=True),
         Field("enable_routing", "boolean", create=True, update=True),
         # Not columns of interfaces: the first lease's values, as OpenVNet shows them.
-        Field("mac_address", "mac", create=True, nullable=True,
+        Field("mac_address", "mac", create=True, nullable=True, stored=False,
               description="first MAC lease; generated when omitted on create"),
-        _ref("network_uuid", "networks", create=True, nullable=True,
+        _ref("network_uuid", "networks", create=True, nullable=True, stored=False,
              description="network of the first IP lease"),
-        Field("ipv4_address", "ipv4", create=True, nullable=True,
+        Field("ipv4_address", "ipv4", create=True, nullable=True, stored=False,
               description="first IP lease; allocated when network_uuid is given without it"),
-        Field("mac_leases", "object", schema=_MAC_LEASES),
+        Field("mac_leases", "object", schema=_MAC_LEASES, stored=False),
     )),
-    Resource("mac_leases", "MacLease", (
+    Resource("mac_leases", "MacLease", "ml", "MacLease", (
         _ref("interface_uuid", "interfaces", create=True, required=True),
         Field("mac_address", "mac", create=True, description="generated when omitted"),
     ), updatable=False),
-    Resource("ip_leases", "IpLease", (
+    Resource("ip_leases", "IpLease", "il", "IpLease", (
         _ref("interface_uuid", "interfaces", create=True, required=True),
         _ref("network_uuid", "networks", create=True, required=True),
         _ref("mac_lease_uuid", "mac_leases", create=True, nullable=True),
         Field("ipv4_address", "ipv4", create=True, description="allocated when omitted"),
     ), updatable=False),
-    Resource("route_links", "RouteLink", (
+    Resource("route_links", "RouteLink", "rl", "RouteLink", (
         _name(),
         Field("mac_address", "mac", create=True, description="generated when omitted"),
     )),
-    Resource("routes", "Route", (
+    Resource("routes", "Route", "r", "Route", (
         _name(),
         _ref("interface_uuid", "interfaces", create=True, required=True),
         _ref("route_link_uuid", "route_links", create=True, required=True),
@@ -180,28 +208,29 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
         Field("ingress", "boolean", create=True, update=True),
         Field("egress", "boolean", create=True, update=True),
     )),
-    Resource("security_groups", "SecurityGroup", (
+    Resource("security_groups", "SecurityGroup", "sg", "SecurityGroup", (
         _name(),
         Field("description", create=True, update=True, nullable=True),
         Field("rules", create=True, update=True, nullable=True),
     )),
-    Resource("datapath_networks", "DatapathNetwork", (
+    Resource("datapath_networks", "DatapathNetwork", "dpn", "DatapathNetwork", (
         _ref("datapath_uuid", "datapaths"),
         _ref("network_uuid", "networks"),
         Field("broadcast_mac_address", "mac", create=True, description="generated when omitted"),
         _ref("interface_uuid", "interfaces", create=True, nullable=True,
              description="the datapath's host interface on this network"),
     ), updatable=False),
-    Resource("datapath_route_links", "DatapathRouteLink", (
+    Resource("datapath_route_links", "DatapathRouteLink", "dprl", "DatapathRouteLink", (
         _ref("datapath_uuid", "datapaths"),
         _ref("route_link_uuid", "route_links"),
         Field("mac_address", "mac", create=True, description="generated when omitted"),
         _ref("interface_uuid", "interfaces", create=True, nullable=True),
     ), updatable=False),
-    Resource("interface_security_groups", "InterfaceSecurityGroup", (
-        _ref("interface_uuid", "interfaces"),
-        _ref("security_group_uuid", "security_groups"),
-    ), updatable=False),
+    Resource("interface_security_groups", "InterfaceSecurityGroup", "isg",
+             "InterfaceSecurityGroup", (
+                 _ref("interface_uuid", "interfaces"),
+                 _ref("security_group_uuid", "security_groups"),
+             ), updatable=False),
 )}
 
 # Resources with the full top-level CRUD set (join rows are reached through their parent).
@@ -215,11 +244,7 @@ JOINS: tuple[Join, ...] = (
 )
 
 LISTINGS: tuple[Listing, ...] = (
-    Listing("networks", "interfaces", m.IpLease, "network_id", "interface_id"),
-    Listing("security_groups", "interfaces", m.InterfaceSecurityGroup, "security_group_id",
+    Listing("networks", "interfaces", "ip_leases", "network_id", "interface_id"),
+    Listing("security_groups", "interfaces", "interface_security_groups", "security_group_id",
             "interface_id"),
 )
-
-PAGE_DEFAULT = 100
-PAGE_MAX = 1000
-

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from vnet.lab.api import Api, HttpError
-from webapi.resources import PAGE_MAX
+from vnctl.api import Api, HttpError
+from vnet.registry import PAGE_MAX
 
 DEFAULT_URI = "http://127.0.0.1:9090"
 API_PREFIX = "/api/1.0"

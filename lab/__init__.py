@@ -1,10 +1,11 @@
 """Lab library: hypervisors, VMs and services as namespaces and processes on one machine.
 
 Used by the e2e tests, the demo and the benchmarks. Needs root, iproute2, ethtool and
-Open vSwitch (userspace datapath); nothing beyond the standard library in Python.
+Open vSwitch (userspace datapath); nothing beyond the standard library in Python, but
+PyMySQL for lab.mysql (a throw-away MariaDB database).
 """
 
-from vnet.lab.hosts import (
+from lab.hosts import (
     BASE_DIR,
     TUNNEL_VM_MTU,
     UNDERLAY_MTU,
@@ -16,10 +17,10 @@ from vnet.lab.hosts import (
     cleanup_stale,
     new_prefix,
 )
-from vnet.lab.netns import Netns, add_veth, list_netns
-from vnet.lab.ovs import OvsInstance, format_dpid, normalise_flow
-from vnet.lab.probes import BackgroundPing, PingResult, TransferResult
-from vnet.lab.proc import CommandError
+from lab.netns import Netns, add_veth, list_netns
+from lab.ovs import OvsInstance, format_dpid, normalise_flow
+from lab.probes import BackgroundPing, PingResult, TransferResult
+from lab.proc import CommandError
 
 __all__ = [
     "BASE_DIR",

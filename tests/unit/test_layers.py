@@ -1,0 +1,30 @@
+"""Layers point one way: the import contracts in setup.cfg hold, and vnctl stays light.
+
+`make test` also runs lint-imports before pytest; running it here as well means a plain
+`pytest tests/unit` cannot pass with a broken layer.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_import_contracts_are_kept() -> None:
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run([str(lint_imports), "--no-cache"], cwd=REPO, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_vnctl_loads_no_server_code_at_run_time() -> None:
+    """What the contracts say statically, checked on a real interpreter: building every
+    vnctl command imports no SQLAlchemy, no service and no lab."""
+    code = ("import sys, vnctl.cli; print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'sqlalchemy', 'flask', 'zmq', 'vnmgr', 'webapi', 'vna', 'lab'}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "[]"
