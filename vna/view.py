@@ -1,8 +1,9 @@
 """Read-only indexes over one version of the model plus this agent's local binding.
 
-A View is built once per model version and never mutated; feature functions only
-ever read it.  Everything is indexed up front (O(model)) so each feature function
-costs O(its own objects).
+A View is one model version and never mutated; feature functions only ever read it.
+Everything is indexed (O(model) for a fresh View, O(changed rows) for one derived from
+the previous version with `View.updated`) so each feature function costs O(its own
+objects).
 """
 
 from __future__ import annotations
@@ -12,22 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from vnet.registry import RESOURCES as REGISTRY
+
 Row = dict[str, Any]
 Model = Mapping[str, Mapping[str, Row]]
 
-RESOURCES = (
-    "datapaths",
-    "networks",
-    "interfaces",
-    "mac_leases",
-    "ip_leases",
-    "route_links",
-    "routes",
-    "datapath_networks",
-    "datapath_route_links",
-    "security_groups",
-    "interface_security_groups",
-)
+# The resources of the model slice: every resource of the registry (vnmgr sends them all).
+RESOURCES: tuple[str, ...] = tuple(REGISTRY)
 
 
 @dataclass(frozen=True)
