@@ -25,7 +25,9 @@ from vnet.registry import RESOURCES
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    # Whole seconds: MySQL/MariaDB DATETIME keeps no fraction, so a write's reply (built
+    # from the in-memory row) and a later GET show the same value on every backend.
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 UUID_LEN = 260

@@ -1,10 +1,15 @@
 """Typed reads of request parameters, which arrive as JSON values or form strings.
 
 Every failure names the offending field, so the HTTP client learns exactly what to fix.
+Parameters are read-only: a handler that derives a value (a prefix from "a.b.c.d/nn", a
+default from another row) checks it with as_integer/as_ipv4 under the field's name
+instead of writing it back into the request.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from vnet import ids
@@ -15,11 +20,34 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
+def as_integer(name: str, value: Any, low: int = 0, high: int = 2**63 - 1) -> int:
+    """`value` (a string in decimal or 0x-hex, or a JSON number) as an integer in
+    [low, high]; raises ApiError(422, name) otherwise."""
+    try:
+        number = int(str(value), 0) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        raise invalid(name, f"{name} must be an integer") from None
+    if isinstance(value, bool) or not low <= number <= high:
+        raise invalid(name, f"{name} must be between {low} and {high}")
+    return number
+
+
+def as_ipv4(name: str, text: str) -> int:
+    """Dotted-quad `text` as an integer; raises ApiError(422, name) if it is not one."""
+    try:
+        return parse_ipv4(text)
+    except AddressError as exc:
+        raise invalid(name, str(exc)) from None
+
+
 class Params:
+    """One request's parameters; absent, null and "" all mean "not given"."""
+
     def __init__(self, raw: dict[str, Any] | None) -> None:
         if raw is not None and not isinstance(raw, dict):
             raise ApiError(400, "parameters must be an object")
-        self.raw = {k: v for k, v in (raw or {}).items() if v is not None and v != ""}
+        self.raw: Mapping[str, Any] = MappingProxyType(
+            {k: v for k, v in (raw or {}).items() if v is not None and v != ""})
 
     def has(self, name: str) -> bool:
         return name in self.raw
@@ -45,15 +73,7 @@ class Params:
     def integer(self, name: str, required: bool = False, low: int = 0,
                 high: int = 2**63 - 1) -> int | None:
         value = self._value(name, required)
-        if value is None:
-            return None
-        try:
-            number = int(str(value), 0) if isinstance(value, str) else int(value)
-        except (TypeError, ValueError):
-            raise invalid(name, f"{name} must be an integer") from None
-        if isinstance(value, bool) or not low <= number <= high:
-            raise invalid(name, f"{name} must be between {low} and {high}")
-        return number
+        return None if value is None else as_integer(name, value, low, high)
 
     def boolean(self, name: str, default: bool | None = None) -> bool | None:
         value = self._value(name, False)
@@ -85,12 +105,7 @@ class Params:
 
     def ipv4(self, name: str, required: bool = False) -> int | None:
         value = self.text(name, required)
-        if value is None:
-            return None
-        try:
-            return parse_ipv4(value)
-        except AddressError as exc:
-            raise invalid(name, str(exc)) from None
+        return None if value is None else as_ipv4(name, value)
 
     def new_uuid(self, resource: str, name: str = "uuid") -> str:
         value = self.text(name, max_len=300)

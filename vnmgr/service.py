@@ -22,7 +22,7 @@ from vnet import models as m
 from vnet.errors import ApiError
 from vnet.messaging import GLOBAL_TOPIC, decode, encode
 from vnet.serialize import snapshot_model
-from vnmgr.ops import HANDLERS, Tx
+from vnmgr.handlers import HANDLERS, Tx
 from vnmgr.params import Params
 
 log = logging.getLogger("vnmgr")

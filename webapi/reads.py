@@ -13,8 +13,9 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from vnet import models as m
-from vnet.addr import AddressError, format_ipv4, format_mac, parse_ipv4, parse_mac
+from vnet.addr import AddressError, parse_ipv4, parse_mac
 from vnet.errors import ApiError, invalid, not_found
+from vnet.interface_rows import with_leases
 from vnet.registry import PAGE_DEFAULT, PAGE_MAX, Field, Resource
 from vnet.serialize import Row, serialize
 
@@ -38,7 +39,7 @@ def rows(session: Session, resource: Resource, objs: Sequence[m.Resource]) -> li
     _prefetch(session, objs)
     result = [serialize(session, obj) for obj in objs]
     if resource.name == "interfaces":
-        _add_leases(session, objs, result)
+        return with_leases(session, objs, result)
     return result
 
 
@@ -119,35 +120,3 @@ def _prefetch(session: Session, objs: Sequence[m.Resource]) -> None:
             ids = {getattr(obj, column.key) for obj in objs} - {None}
             if ids:
                 session.scalars(select(target).where(target.id.in_(ids))).all()
-
-
-def _add_leases(session: Session, interfaces: Sequence[m.Resource], result: list[Row]) -> None:
-    """OpenVNet-style nesting: mac_leases[].ip_leases[] plus the first lease's values."""
-    ids = [obj.id for obj in interfaces]
-    macs = session.scalars(select(m.MacLease).where(m.MacLease.interface_id.in_(ids))
-                           .order_by(m.MacLease.id)).all()
-    ips = session.scalars(select(m.IpLease).where(m.IpLease.interface_id.in_(ids))
-                          .order_by(m.IpLease.id)).all()
-    networks = {n.id: n.uuid for n in session.scalars(
-        select(m.Network).where(m.Network.id.in_({ip.network_id for ip in ips})))}
-    ips_by_mac: dict[int | None, list[dict[str, Any]]] = {}
-    first_ip: dict[int, dict[str, Any]] = {}
-    for ip in ips:
-        brief = {"uuid": ip.uuid, "network_uuid": networks[ip.network_id],
-                 "ipv4_address": format_ipv4(ip.ipv4_address)}
-        ips_by_mac.setdefault(ip.mac_lease_id, []).append(brief)
-        first_ip.setdefault(ip.interface_id, brief)
-    macs_by_interface: dict[int, list[dict[str, Any]]] = {}
-    for mac in macs:
-        macs_by_interface.setdefault(mac.interface_id, []).append(
-            {"uuid": mac.uuid, "mac_address": format_mac(mac.mac_address),
-             "ip_leases": ips_by_mac.get(mac.id, [])})
-    for obj, row in zip(interfaces, result, strict=True):
-        leases = macs_by_interface.get(obj.id, [])
-        nested_ips = [ip for lease in leases for ip in lease["ip_leases"]]
-        ip = nested_ips[0] if nested_ips else first_ip.get(obj.id)
-        row["mac_leases"] = leases
-        row["mac_address"] = leases[0]["mac_address"] if leases else None
-        row["ipv4_address"] = ip["ipv4_address"] if ip else None
-        row["network_uuid"] = ip["network_uuid"] if ip else None
-

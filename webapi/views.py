@@ -35,24 +35,11 @@ def show_view(resource: Resource) -> View:
 
 
 def write_view(op: str, resource: Resource, status: int = 200) -> View:
-    """create/update/delete go to vnmgr, the single writer; its reply is the row."""
+    """create/update/delete go to vnmgr, the single writer; its reply is the row, shaped
+    as GET shows it (interfaces with their leases), so nothing is read back here."""
     def view(uuid: str | None = None) -> Any:
-        row = backend().call(op, resource.name, uuid, request_params())
-        return _with_extras(resource, row), status
+        return backend().call(op, resource.name, uuid, request_params()), status
     return view
-
-
-def _with_extras(resource: Resource, row: dict[str, Any]) -> dict[str, Any]:
-    """vnmgr answers with the flat row; interfaces also carry their leases, as on GET.
-    A deleted row no longer has leases to read, so it is returned flat with empty ones."""
-    if resource.name != "interfaces":
-        return row
-    with backend().read() as session:
-        obj = session.scalar(select(resource.model).where(resource.model.uuid == row["uuid"]))
-        if obj is not None:
-            return reads.show(session, resource, obj)
-    return {**row, "mac_leases": [], "mac_address": None, "ipv4_address": None,
-            "network_uuid": None}
 
 
 # ---------------------------------------------------------------- joins

@@ -12,7 +12,7 @@ import requests
 from openapi_spec_validator import validate
 
 from vnet.config import load_config
-from vnmgr.ops import HANDLERS
+from vnmgr.handlers import HANDLERS
 from webapi.app import all_routes, create_app
 from webapi.openapi import openapi_path
 

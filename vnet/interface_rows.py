@@ -1,0 +1,68 @@
+"""The API's interface row: the flat row plus its mac and ip leases, OpenVNet-style.
+
+Shaped here once for both services: vnmgr replies to a write with it and webapi passes
+that reply on, while webapi's GET and list read it from the database. Events and
+snapshots keep the flat row (agents read leases as rows of their own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vnet import models as m
+from vnet.addr import format_ipv4, format_mac
+from vnet.serialize import Row, serialize
+
+
+def interface_row(session: Session, interface: m.Interface) -> Row:
+    """One interface as GET /interfaces/<uuid> shows it (see with_leases)."""
+    return with_leases(session, [interface], [serialize(session, interface)])[0]
+
+
+def with_leases(session: Session, interfaces: Sequence[m.Resource],
+                rows: Sequence[Row]) -> list[Row]:
+    """Each flat row (serialize() of the interface at the same position) extended with
+    `mac_leases` — `[{"uuid", "mac_address", "ip_leases": [{"uuid", "network_uuid",
+    "ipv4_address"}]}]` in id order — and the first lease's `mac_address`,
+    `ipv4_address` and `network_uuid` (None when there is none). Two queries for any
+    number of interfaces, plus one for the networks."""
+    ids = [obj.id for obj in interfaces]
+    macs = session.scalars(select(m.MacLease).where(m.MacLease.interface_id.in_(ids))
+                           .order_by(m.MacLease.id)).all()
+    ips = session.scalars(select(m.IpLease).where(m.IpLease.interface_id.in_(ids))
+                          .order_by(m.IpLease.id)).all()
+    networks = {n.id: n.uuid for n in session.scalars(
+        select(m.Network).where(m.Network.id.in_({ip.network_id for ip in ips})))}
+    ips_by_mac: dict[int | None, list[dict[str, Any]]] = {}
+    first_ip: dict[int, dict[str, Any]] = {}
+    for ip in ips:
+        brief = {"uuid": ip.uuid, "network_uuid": networks[ip.network_id],
+                 "ipv4_address": format_ipv4(ip.ipv4_address)}
+        ips_by_mac.setdefault(ip.mac_lease_id, []).append(brief)
+        first_ip.setdefault(ip.interface_id, brief)
+    macs_by_interface: dict[int, list[dict[str, Any]]] = {}
+    for mac in macs:
+        macs_by_interface.setdefault(mac.interface_id, []).append(
+            {"uuid": mac.uuid, "mac_address": format_mac(mac.mac_address),
+             "ip_leases": ips_by_mac.get(mac.id, [])})
+    shaped = []
+    for obj, row in zip(interfaces, rows, strict=True):
+        leases = macs_by_interface.get(obj.id, [])
+        nested_ips = [ip for lease in leases for ip in lease["ip_leases"]]
+        # An ip lease without a mac lease still gives the interface its address.
+        ip = nested_ips[0] if nested_ips else first_ip.get(obj.id)
+        shaped.append({**row, "mac_leases": leases,
+                       "mac_address": leases[0]["mac_address"] if leases else None,
+                       "ipv4_address": ip["ipv4_address"] if ip else None,
+                       "network_uuid": ip["network_uuid"] if ip else None})
+    return shaped
+
+
+def deleted_interface_row(row: Row) -> Row:
+    """A deleted interface's flat row in the API's shape: its leases went with it."""
+    return {**row, "mac_leases": [], "mac_address": None, "ipv4_address": None,
+            "network_uuid": None}

@@ -1,0 +1,53 @@
+"""Datapaths: one hypervisor's bridge, known by its dpid and the node_id of its vna."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from vnet import models as m
+from vnet.errors import conflict
+from vnet.serialize import Row
+from vnmgr.handlers.tx import Tx, apply_text, handler
+from vnmgr.params import Params
+
+
+def _dpid(tx: Tx, params: Params, current: m.Datapath | None = None) -> str:
+    """dpid as "0x" + 16 hex digits; raises ApiError(422, "dpid") when absent or not a
+    64-bit integer, ApiError(409, "dpid") when another datapath has it."""
+    dpid = f"0x{params.integer('dpid', required=True, high=2**64 - 1):016x}"
+    other = tx.session.scalar(select(m.Datapath).where(m.Datapath.dpid == dpid))
+    if other is not None and other is not current:
+        raise conflict("dpid", f"dpid {dpid} is already used by {other.uuid}")
+    return dpid
+
+
+@handler("create", "datapaths")
+def create_datapath(tx: Tx, _uuid: str | None, params: Params) -> Row:
+    dp = m.Datapath(uuid=tx.new_uuid("datapaths", params),
+                    display_name=params.text("display_name"), dpid=_dpid(tx, params),
+                    node_id=params.text("node_id", required=True),
+                    is_connected=params.boolean("is_connected", False))
+    return tx.row(tx.changes.add(dp))
+
+
+@handler("update", "datapaths")
+def update_datapath(tx: Tx, uuid: str | None, params: Params) -> Row:
+    dp = tx.get(m.Datapath, uuid)
+    apply_text(dp, params, "display_name", "node_id")
+    if params.has("dpid"):
+        dp.dpid = _dpid(tx, params, dp)
+    if params.has("is_connected"):
+        dp.is_connected = params.boolean("is_connected")
+    return tx.row(tx.changes.touch(dp))
+
+
+@handler("delete", "datapaths")
+def delete_datapath(tx: Tx, uuid: str | None, _params: Params) -> Row:
+    """Takes its network and route-link joins along; raises ApiError(409, None) while
+    interfaces are owned by it."""
+    dp = tx.get(m.Datapath, uuid)
+    owned = (m.Interface, m.Interface.owner_datapath_id == dp.id)
+    tx.refuse_if_used(dp.uuid, {"interfaces": owned})
+    for model in (m.DatapathNetwork, m.DatapathRouteLink):
+        tx.delete_where(model, model.datapath_id == dp.id)
+    return tx.changes.delete(dp)

@@ -1,0 +1,62 @@
+"""Interfaces. Their rows are answered in the API's shape, with mac and ip leases."""
+
+from __future__ import annotations
+
+from vnet import models as m
+from vnet.errors import invalid
+from vnet.interface_rows import deleted_interface_row, interface_row
+from vnet.registry import INTERFACE_MODES
+from vnet.serialize import Row
+from vnmgr.handlers.leases import new_ip_lease, new_mac_lease
+from vnmgr.handlers.tx import Tx, apply_text, handler
+from vnmgr.params import Params
+
+
+@handler("create", "interfaces")
+def create_interface(tx: Tx, _uuid: str | None, params: Params) -> Row:
+    """With one mac lease and, given network_uuid, one ip lease on it; raises
+    ApiError(422, "network_uuid") for ipv4_address without network_uuid."""
+    owner = tx.ref(m.Datapath, params, "owner_datapath_uuid", required=False)
+    network = tx.ref(m.Network, params, "network_uuid", required=False)
+    if network is None and params.has("ipv4_address"):
+        raise invalid("network_uuid", "network_uuid is required with ipv4_address")
+    interface = m.Interface(uuid=tx.new_uuid("interfaces", params),
+                            display_name=params.text("display_name"),
+                            mode=params.choice("mode", INTERFACE_MODES, "vif"),
+                            owner_datapath_id=owner.id if owner else None,
+                            port_name=params.text("port_name"),
+                            enable_routing=params.boolean("enable_routing", False))
+    tx.changes.add(interface)
+    mac_lease = new_mac_lease(tx, interface, params)
+    if network is not None:
+        new_ip_lease(tx, interface, network, params, mac_lease)
+    return interface_row(tx.session, interface)
+
+
+@handler("update", "interfaces")
+def update_interface(tx: Tx, uuid: str | None, params: Params) -> Row:
+    interface = tx.get(m.Interface, uuid)
+    apply_text(interface, params, "display_name", "port_name")
+    if params.has("owner_datapath_uuid"):
+        interface.owner_datapath_id = tx.ref(m.Datapath, params, "owner_datapath_uuid").id
+    if params.has("enable_routing"):
+        interface.enable_routing = params.boolean("enable_routing")
+    if params.has("mode"):
+        interface.mode = params.choice("mode", INTERFACE_MODES)
+    return interface_row(tx.session, tx.changes.touch(interface))
+
+
+@handler("delete", "interfaces")
+def delete_interface(tx: Tx, uuid: str | None, _params: Params) -> Row:
+    """Takes its leases and security-group joins along; raises ApiError(409, None) while
+    routes or datapath joins use it as their host interface."""
+    interface = tx.get(m.Interface, uuid)
+    tx.refuse_if_used(interface.uuid, {
+        "routes": (m.Route, m.Route.interface_id == interface.id),
+        "datapath networks": (m.DatapathNetwork, m.DatapathNetwork.interface_id == interface.id),
+        "datapath route links": (m.DatapathRouteLink,
+                                 m.DatapathRouteLink.interface_id == interface.id),
+    })
+    for model in (m.IpLease, m.MacLease, m.InterfaceSecurityGroup):
+        tx.delete_where(model, model.interface_id == interface.id)
+    return deleted_interface_row(tx.changes.delete(interface))

@@ -1,0 +1,93 @@
+"""The distributed router: route links (a router's MAC) and routes (a network on one)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from vnet import models as m
+from vnet.errors import invalid
+from vnet.serialize import Row
+from vnmgr.handlers.networks import DEFAULT_PREFIX, first_address, network_address
+from vnmgr.handlers.tx import Tx, apply_text, handler
+from vnmgr.params import Params
+
+
+@handler("create", "route_links")
+def create_route_link(tx: Tx, _uuid: str | None, params: Params) -> Row:
+    link = m.RouteLink(uuid=tx.new_uuid("route_links", params),
+                       display_name=params.text("display_name"), mac_address=tx.unique_mac(params))
+    return tx.row(tx.changes.add(link))
+
+
+@handler("update", "route_links")
+def update_route_link(tx: Tx, uuid: str | None, params: Params) -> Row:
+    link = tx.get(m.RouteLink, uuid)
+    apply_text(link, params, "display_name")
+    return tx.row(tx.changes.touch(link))
+
+
+@handler("delete", "route_links")
+def delete_route_link(tx: Tx, uuid: str | None, _params: Params) -> Row:
+    """Takes its datapath joins along; raises ApiError(409, None) while routes use it."""
+    link = tx.get(m.RouteLink, uuid)
+    tx.refuse_if_used(link.uuid, {"routes": (m.Route, m.Route.route_link_id == link.id)})
+    tx.delete_where(m.DatapathRouteLink, m.DatapathRouteLink.route_link_id == link.id)
+    return tx.changes.delete(link)
+
+
+def _route_network(tx: Tx, params: Params, interface: m.Interface) -> m.Network:
+    """`network_uuid`, else the network of the interface's first ip lease; raises
+    ApiError(422, "network_uuid") when neither exists."""
+    network = tx.ref(m.Network, params, "network_uuid", required=False)
+    if network is not None:
+        return network
+    lease = tx.session.scalar(select(m.IpLease).where(m.IpLease.interface_id == interface.id))
+    if lease is None:
+        raise invalid("network_uuid", "network_uuid is required: the interface has no address")
+    return tx.session.get(m.Network, lease.network_id)
+
+
+def _destination(params: Params, network: m.Network) -> tuple[int, int]:
+    """The route's (address, prefix), defaulting to its network: without ipv4_network the
+    network's address, and without ipv4_prefix on that address the network's prefix.
+    Errors as networks.network_address."""
+    if params.has("ipv4_network"):
+        if params.has("ipv4_prefix"):
+            return network_address(params)
+        # Read whole, as before the split: "a.b.c.d/nn" without ipv4_prefix is refused.
+        address = params.ipv4("ipv4_network")
+        prefix = network.ipv4_prefix if address == network.ipv4_network else DEFAULT_PREFIX
+    else:
+        address = network.ipv4_network
+        given = params.integer("ipv4_prefix", low=1, high=32)
+        prefix = network.ipv4_prefix if given is None else given
+    return first_address(address, prefix)
+
+
+@handler("create", "routes")
+def create_route(tx: Tx, _uuid: str | None, params: Params) -> Row:
+    uuid = tx.new_uuid("routes", params)
+    interface = tx.ref(m.Interface, params, "interface_uuid")
+    link = tx.ref(m.RouteLink, params, "route_link_uuid")
+    network = _route_network(tx, params, interface)
+    address, prefix = _destination(params, network)
+    route = m.Route(uuid=uuid, display_name=params.text("display_name"),
+                    interface_id=interface.id, route_link_id=link.id, network_id=network.id,
+                    ipv4_network=address, ipv4_prefix=prefix,
+                    ingress=params.boolean("ingress", True), egress=params.boolean("egress", True))
+    return tx.row(tx.changes.add(route))
+
+
+@handler("update", "routes")
+def update_route(tx: Tx, uuid: str | None, params: Params) -> Row:
+    route = tx.get(m.Route, uuid)
+    apply_text(route, params, "display_name")
+    for flag in ("ingress", "egress"):
+        if params.has(flag):
+            setattr(route, flag, params.boolean(flag))
+    return tx.row(tx.changes.touch(route))
+
+
+@handler("delete", "routes")
+def delete_route(tx: Tx, uuid: str | None, _params: Params) -> Row:
+    return tx.changes.delete(tx.get(m.Route, uuid))

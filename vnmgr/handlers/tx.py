@@ -1,0 +1,112 @@
+"""The transaction a handler writes through, and the table of handlers.
+
+Each handler runs inside one database transaction (see vnmgr.service); it raises
+ApiError on bad input before anything is committed, so a rejected request changes
+nothing. A handler returns the row the API answers with; what it added, touched or
+deleted through `tx.changes` becomes the event agents receive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vnet import models as m
+from vnet.errors import conflict, invalid, not_found
+from vnet.serialize import Row, serialize
+from vnmgr.allocate import allocate_mac, mac_in_use
+from vnmgr.changes import ChangeSet
+from vnmgr.params import Params
+
+
+class Tx:
+    """One write: the session plus look-ups that fail with the request field to blame."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.changes = ChangeSet(session)
+
+    def find(self, model: type[m.Resource], uuid: str | None) -> m.Resource | None:
+        if uuid is None:
+            return None
+        return self.session.scalar(select(model).where(model.uuid == uuid))
+
+    def ref(self, model: type[m.Resource], params: Params, field: str,
+            required: bool = True) -> Any:
+        """The row named by the uuid in `field`, or None when optional and absent;
+        raises ApiError(422, field) when required and absent, ApiError(404, field) when
+        no such row exists."""
+        uuid = params.text(field, required, max_len=300)
+        if uuid is None:
+            return None
+        obj = self.find(model, uuid)
+        if obj is None:
+            raise not_found(field, uuid)
+        return obj
+
+    def get(self, model: type[m.Resource], uuid: str | None, field: str = "uuid") -> Any:
+        """The row with this uuid; raises ApiError(404, field) when there is none."""
+        obj = self.find(model, uuid)
+        if obj is None:
+            raise not_found(field, str(uuid))
+        return obj
+
+    def exists(self, model: type[m.Resource], *conditions: Any) -> bool:
+        return self.session.scalar(select(func.count()).select_from(model).where(*conditions)) > 0
+
+    def new_uuid(self, resource: str, params: Params | None = None) -> str:
+        """The request's `uuid`, or a random one when absent (or without params);
+        raises ApiError(422, "uuid") when malformed, ApiError(409, "uuid") when taken."""
+        uuid = (params or Params({})).new_uuid(resource)
+        if self.find(m.MODELS[resource], uuid) is not None:
+            raise conflict("uuid", f"{uuid} already exists")
+        return uuid
+
+    def unique_mac(self, params: Params, field: str = "mac_address") -> int:
+        """The MAC in `field`, or a free random one when absent; raises
+        ApiError(422, field) when malformed or multicast, ApiError(409, field) when any
+        lease, route link or join already uses it."""
+        mac = params.mac(field)
+        if mac is None:
+            return allocate_mac(self.session)
+        if mac & (1 << 40):
+            raise invalid(field, f"{field} must be a unicast MAC address")
+        if mac_in_use(self.session, mac):
+            raise conflict(field, f"{field} {params.text(field)} is already in use")
+        return mac
+
+    def row(self, obj: m.Resource) -> Row:
+        return serialize(self.session, obj)
+
+    def refuse_if_used(self, what: str, uses: dict[str, tuple[type[m.Resource], Any]]) -> None:
+        """Raises ApiError(409, None) naming the first label whose rows still match."""
+        for label, (model, condition) in uses.items():
+            if self.exists(model, condition):
+                raise conflict(None, f"{what} is still used by {label}")
+
+    def delete_where(self, model: type[m.Resource], *conditions: Any) -> None:
+        """Delete every matching row, each one reported in the event."""
+        for obj in self.session.scalars(select(model).where(*conditions)):
+            self.changes.delete(obj)
+
+
+Handler = Callable[[Tx, str | None, Params], Row]
+HANDLERS: dict[tuple[str, str], Handler] = {}
+
+
+def handler(op: str, resource: str) -> Callable[[Handler], Handler]:
+    """Register fn as the handler of (op, resource): create, update or delete."""
+    def register(fn: Handler) -> Handler:
+        HANDLERS[(op, resource)] = fn
+        return fn
+    return register
+
+
+def apply_text(obj: m.Resource, params: Params, *fields: str) -> None:
+    """Copy each given text field onto obj (an update leaves absent fields alone)."""
+    for field in fields:
+        if params.has(field):
+            setattr(obj, field, params.text(field))
