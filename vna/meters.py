@@ -72,8 +72,9 @@ def desired_meters(view: View | None, config: MeterConfig) -> dict[int, MeterSpe
     if view is None:
         return {}
     out: dict[int, MeterSpec] = {}
-    for uuid, ofport in view.binding.ports.items():
-        if _is_vif(view, uuid) and 0 < ofport <= MAX_OFPORT:
+    for uuid in view.binding.ports:
+        ofport = view.ofport(uuid)  # None unless hosted on this datapath
+        if ofport is not None and _is_vif(view, uuid) and 0 < ofport <= MAX_OFPORT:
             meter_id = port_meter_id(ofport)
             out[meter_id] = MeterSpec(meter_id, config.rate, config.burst)
     return out
