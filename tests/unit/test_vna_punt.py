@@ -1,9 +1,7 @@
 """The packet-in path without a switch: frames through the desired flows, punts
 dispatched by cookie kind to a feature's handler, reply frames checked.
 
-The echo feature here is test-only (no production feature punts yet): it punts UDP to
-port 7 from PUNT and answers with the datagram sent back (RFC 862), built with
-os_ken.lib.packet.
+The echo feature (echo_feature.py) is test-only: no production feature punts yet.
 """
 
 from __future__ import annotations
@@ -12,48 +10,18 @@ import logging
 
 import pytest
 import vna_kit as kit
+from echo_feature import ECHO, ECHO_PORT
 from os_ken.lib.packet import ethernet, ipv4, packet, udp
 
-from vna import deps
 from vna.actions import IN_PORT, Controller, Meter
 from vna.feature import Feature
 from vna.features import BY_KIND, FEATURES
-from vna.features.common import local_vif
-from vna.flows import KIND_SHIFT, Flow, make_match
-from vna.pipeline import ETH_IPV4, KIND_MISS, Prio, Table
+from vna.flows import KIND_SHIFT
+from vna.pipeline import ETH_IPV4, KIND_MISS, Table
 from vna.punt import PacketIn, PacketOut, PuntStats, dispatch, punt_actions
 from vna.view import View
 
-KIND_ECHO = 0xF7
-ECHO_PORT = 7
 VM_PORT = 3
-
-
-def echo_flows(view: View, interface_uuid: str) -> list[Flow]:
-    vif = local_vif(view, interface_uuid)
-    if vif is None:
-        return []
-    match = make_match(in_port=vif.ofport, eth_type=ETH_IPV4, ip_proto=17, udp_dst=ECHO_PORT)
-    return [Flow(Table.PUNT, Prio.NORMAL, match, punt_actions(vif.ofport), kind=KIND_ECHO,
-                 obj_id=vif.interface_id)]
-
-
-def echo_answer(view: View, packet_in: PacketIn) -> list[PacketOut]:
-    request = packet.Packet(packet_in.data)
-    eth = request.get_protocol(ethernet.ethernet)
-    ip = request.get_protocol(ipv4.ipv4)
-    datagram = request.get_protocol(udp.udp)
-    reply = packet.Packet()
-    reply.add_protocol(ethernet.ethernet(dst=eth.src, src=eth.dst, ethertype=ETH_IPV4))
-    reply.add_protocol(ipv4.ipv4(src=ip.dst, dst=ip.src, proto=17, ttl=64))
-    reply.add_protocol(udp.udp(src_port=datagram.dst_port, dst_port=datagram.src_port))
-    reply.add_protocol(request.protocols[-1])  # the payload
-    reply.serialize()
-    return [PacketOut(IN_PORT, bytes(reply.data))]
-
-
-ECHO = Feature("echo", frozenset({KIND_ECHO}), {"interface": echo_flows},
-               dirty=deps.own_interface, packet_in=echo_answer)
 
 
 def udp_frame(src_mac: str, dst_mac: str, src: str, dst: str, dport: int,
