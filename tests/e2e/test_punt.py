@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.vna_probe import vna_metrics
 from vnet.lab import Lab
 from vnet.lab.capture import capture
 from vnet.lab.cloud import Cloud
@@ -74,14 +75,6 @@ def echo(c: Cloud, vm: str, ip: str, count: int) -> dict:
     return json.loads(out)
 
 
-def metrics(c: Cloud) -> dict[str, float]:
-    text = c.hosts["h1"].hv.netns.run("python3", "-c", "import urllib.request as u;print("
-                                      "u.urlopen('http://127.0.0.1:9105/metrics').read()"
-                                      ".decode())").stdout
-    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines() if line and not line.startswith("#")}
-
-
 def test_a_punted_datagram_is_answered_by_the_feature_through_packet_out(cloud: Cloud) -> None:
     # One punting flow per vif, through that vif's meter (meter id = ofport).
     flows = [f for f in cloud.flows("h1") if "tp_dst=7" in f]
@@ -92,15 +85,15 @@ def test_a_punted_datagram_is_answered_by_the_feature_through_packet_out(cloud: 
         result = echo(cloud, "vm1", "10.1.0.12", 1)
     assert result["echoed"] == ["hello 0"]  # answered by the vna, from "10.1.0.12:7"
     assert at_vm2.lines == []  # punted in PUNT: the datagram never reached vm2
-    m = metrics(cloud)
+    m = vna_metrics(cloud, "h1")
     assert m['vnet_vna_punts_handled_total{feature="echo",node_id="vnah1"}'] >= 1
     assert m['vnet_vna_packet_ins_total{node_id="vnah1",reason="action"}'] >= 1
 
 
 def test_the_vifs_meter_limits_what_a_vm_can_punt(cloud: Cloud) -> None:
-    before = metrics(cloud)
+    before = vna_metrics(cloud, "h1")
     result = echo(cloud, "vm1", "10.1.0.12", 1000)
-    after = metrics(cloud)
+    after = vna_metrics(cloud, "h1")
     handled = 'vnet_vna_punts_handled_total{feature="echo",node_id="vnah1"}'
     answered = after[handled] - before[handled]
     # ~ burst + rate x the blast's duration (well under a second); never all 1000.

@@ -8,12 +8,12 @@ flow tables hold nothing stale afterwards.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.vna_probe import meters, vna_metrics
 from vnet.lab import Lab
 from vnet.lab.capture import capture
 from vnet.lab.cloud import Cloud
@@ -66,24 +66,6 @@ def ping_ok(c: Cloud, src: str, dst: str, count: int = 3) -> list[int]:
 def ping_fails(c: Cloud, src: str, dst: str, **kw) -> None:
     result = c.vms[src].ping(dst, count=2, interval=0.2, wait=0.5, **kw)
     assert result.received == 0, f"{src} -> {dst} should be unreachable: {result.output}"
-
-
-def vna_metrics(c: Cloud, host: str) -> dict[str, float]:
-    """The host's vna metrics, sample (name with labels) -> value."""
-    text = c.hosts[host].hv.netns.run("python3", "-c", "import urllib.request as u;print("
-                                      "u.urlopen('http://127.0.0.1:9105/metrics').read()"
-                                      ".decode())").stdout
-    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines() if line and not line.startswith("#")}
-
-
-def meters(c: Cloud, host: str) -> dict[int, tuple[int, int]]:
-    """meter id -> (pktps rate, burst) of the drop band, from ovs-ofctl dump-meters."""
-    text = c.hosts[host].hv.ovs.ofctl("dump-meters", "br-int")
-    found = re.findall(r"meter=(\d+) pktps burst stats bands=\s*type=drop rate=(\d+) "
-                       r"burst_size=(\d+)", text)
-    assert len(found) == text.count("meter="), text
-    return {int(i): (int(rate), int(burst)) for i, rate, burst in found}
 
 
 def vif_ports(c: Cloud, host: str) -> set[int]:
