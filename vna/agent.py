@@ -2,11 +2,11 @@
 
 Everything that changes state arrives as a message on one queue (vnmgr snapshot/events,
 OVSDB port changes, switch connect/disconnect) and is handled by one worker thread, so
-the desired-state computation never races with itself.  Packet-ins punted by a feature's
-flows (vna.punt) take the same queue, so their handlers see a consistent View; each
-local vif's meter (vna.meters) bounds how many a VM can cause. Work per message is limited to
+the desired-state computation never races with itself. Work per message is limited to
 what it touches: the feature owners named by vna.dirty, diffed in memory, and only the
-difference is sent to the switch.
+difference is sent to the switch. Packet-ins punted by a feature's flows (vna.punt) take
+the same queue, so their handlers see a consistent View; each local vif's meter
+(vna.meters) bounds how many a VM can cause.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class PuntStats:
     """Counters of one agent's packet-in path (exported as metrics by vna.metrics).
     handled: feature name -> packet-ins it answered; dropped: cause -> packet-ins
     dropped ("unknown_kind", "no_handler", "handler_error", plus the agent's own
-    "no_view" and "backlog"); sent: packet-outs returned."""
+    "no_view", "send_failed" and "backlog"); sent: packet-outs returned."""
 
     handled: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
