@@ -4,7 +4,9 @@ Everything that changes state arrives as a message on one queue (vnmgr snapshot/
 OVSDB port changes, switch connect/disconnect) and is handled by one worker thread, so
 the desired-state computation never races with itself. Work per message is limited to
 what it touches: the feature owners named by vna.dirty, diffed in memory, and only the
-difference is sent to the switch.
+difference is sent to the switch. Packet-ins punted by a feature's flows (vna.punt) take
+the same queue, so their handlers see a consistent View; each local vif's meter
+(vna.meters) bounds how many a VM can cause.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from typing import Any
 from vna.announce import announcements
 from vna.desired import DesiredState
 from vna.dirty import dirty_for_ports, dirty_owners
+from vna.meter_syncer import MeterSyncer
+from vna.meters import MeterConfig
 from vna.modelstore import Change, ModelStore
 from vna.ovsdb import OvsPort
+from vna.punt import PacketIn, PuntStats, dispatch
 from vna.switch import SwitchConnection, SwitchError
 from vna.syncer import Syncer
 from vna.view import LocalBinding, View
@@ -33,6 +38,9 @@ log = logging.getLogger("vna.agent")
 
 # Seconds between MAC2MAC announcements; well under a learning switch's ageing (300 s).
 ANNOUNCE_INTERVAL = 10.0
+# Packet-ins waiting on the worker queue beyond this are dropped on arrival: the per-port
+# meters bound each VM, this bounds all of them together (model events must not wait).
+MAX_PENDING_PACKET_INS = 1000
 
 
 @dataclass
@@ -48,7 +56,7 @@ class AgentStats:
 
 class Agent:
     def __init__(self, node_id: str, transport: str, tunnel_port: str | None,
-                 rpc: RpcClient | None = None) -> None:
+                 rpc: RpcClient | None = None, meters: MeterConfig | None = None) -> None:
         self.node_id = node_id
         self.transport = transport
         self.tunnel_port = tunnel_port
@@ -57,6 +65,11 @@ class Agent:
         self.store = ModelStore()
         self.desired = DesiredState()
         self.syncer = Syncer()
+        self.meters = MeterSyncer(meters)
+        self.punt_stats = PuntStats()
+        self._pending_lock = threading.Lock()
+        self._pending_packet_ins = 0
+        self.packet_ins_backlogged = 0
         self.stats = AgentStats()
         self.ports: dict[str, OvsPort] = {}
         self.connection: SwitchConnection | None = None
@@ -87,6 +100,14 @@ class Agent:
 
     def switch_disconnected(self, connection: SwitchConnection) -> None:
         self.queue.put(("disconnected", connection))
+
+    def packet_in(self, connection: SwitchConnection, packet_in: PacketIn) -> None:
+        with self._pending_lock:
+            if self._pending_packet_ins >= MAX_PENDING_PACKET_INS:
+                self.packet_ins_backlogged += 1
+                return
+            self._pending_packet_ins += 1
+        self.queue.put(("packet_in", (connection, packet_in)))
 
     def status(self) -> dict[str, Any]:
         return {"node_id": self.node_id, "connected": self.connection is not None,
@@ -151,8 +172,24 @@ class Agent:
             return
         self._apply(new_view, dirty_for_ports(old_view.binding, new_view.binding, new_view))
 
+    def _on_packet_in(self, payload: tuple[SwitchConnection, PacketIn]) -> None:
+        connection, packet_in = payload
+        with self._pending_lock:
+            self._pending_packet_ins -= 1
+        if self.view is None or connection is not self.connection:
+            self.punt_stats.dropped["no_view"] += 1
+            return
+        for out in dispatch(self.view, packet_in, stats=self.punt_stats):
+            try:
+                connection.packet_out(int(out.port), out.data)
+            except SwitchError:
+                # The connection is going away; the disconnect event follows. Not a
+                # reason for a flow resync, which a SwitchError from a handler means.
+                self.punt_stats.dropped["send_failed"] += 1
+
     def _on_connected(self, connection: SwitchConnection) -> None:
         self.connection = connection
+        self.meters.forget()
         self._rebuild()
         self._full_sync()
         self._report_connected(True)
@@ -219,16 +256,22 @@ class Agent:
         if not dirty:
             return
         added, removed = self.desired.update(view, dirty)
-        if self.connection is not None and (added or removed):
-            stats = self.syncer.apply(self.connection, added, removed)
-            self.stats.last_sync_seconds = stats.seconds
+        if self.connection is not None:
+            # Meters first: the flows being added may name them (vna.meters).
+            meters = self.meters.before_flows(self.connection, view)
+            if added or removed:
+                stats = self.syncer.apply(self.connection, added, removed)
+                self.stats.last_sync_seconds = stats.seconds
+            self.meters.after_flows(self.connection, meters)
         self._synced()
 
     def _full_sync(self) -> None:
         if self.connection is None or not self.have_model:
             return
         try:
+            meters = self.meters.before_flows(self.connection, self.view, full=True)
             stats = self.syncer.full_sync(self.connection, self.desired.flows())
+            self.meters.after_flows(self.connection, meters)
         except SwitchError as exc:
             self.stats.sync_failures += 1
             log.error("full sync failed: %s", exc)

@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     from os_ken.base.app_manager import AppManager
 
     from vna.agent import Agent
+    from vna.meters import DEFAULT_BURST_PACKETS, DEFAULT_RATE_PPS, MeterConfig
     from vna.metrics import collect
     from vna.ovsdb import BridgeSettings, OvsdbWatcher
     from vna.switch import VnaOpenFlowApp
@@ -36,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     rpc = RpcClient(config.get("messaging", "rpc_endpoint"),
                     config.get_int("messaging", "rpc_timeout_ms", 5000))
 
-    agent = Agent(node_id, transport, tunnel_port, rpc)
+    meters = MeterConfig(rate=config.get_int("vna", "punt_meter_rate", DEFAULT_RATE_PPS),
+                         burst=config.get_int("vna", "punt_meter_burst", DEFAULT_BURST_PACKETS))
+    agent = Agent(node_id, transport, tunnel_port, rpc, meters)
     link = VnmgrLink(rpc, config.get("messaging", "pub_endpoint"), agent.deliver, agent.status)
     settings = BridgeSettings(bridge=config.get("vna", "bridge", "br-int"),
                               controller=f"tcp:{of_host}:{of_port}",

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from vna.flows import Flow
 from vna.modelstore import Change
 from vna.view import View
+
+if TYPE_CHECKING:  # vna.punt imports the feature registry, which imports this module
+    from vna.punt import PacketIn, PacketOut
 
 OwnerKey = tuple[str, ...]
 DATAPATH: OwnerKey = ("datapath",)
@@ -30,8 +33,8 @@ OWNER_RESOURCES = {"network": "networks", "interface": "interfaces", "route_link
 
 FlowFunction = Callable[..., list[Flow]]
 DirtyRule = Callable[[Change, View], set[OwnerKey]]
-# (view, packet-in) -> packets to send; see vna.punt
-PacketInHandler = Callable[[View, Any], list[Any]]
+# (view, packet-in) -> packets to send (PacketOut.port may be IN_PORT); see vna.punt
+PacketInHandler = Callable[[View, "PacketIn"], list["PacketOut"]]
 
 
 def no_dependencies(change: Change, view: View) -> set[OwnerKey]:

@@ -30,3 +30,13 @@ def collect(agent: Agent, link: VnmgrLink, packet_ins: Counter[str]) -> Iterable
         yield "vnet_vna_flows", {**node, "table": table.name.lower()}, per_table.get(table, 0)
     for reason, count in packet_ins.items():
         yield "vnet_vna_packet_ins_total", {**node, "reason": reason}, count
+    # The packet-in path (vna.punt): answered per feature, dropped per cause.
+    punts = agent.punt_stats
+    for feature, count in punts.handled.items():
+        yield "vnet_vna_punts_handled_total", {**node, "feature": feature}, count
+    dropped = punts.dropped + Counter(backlog=agent.packet_ins_backlogged)
+    for cause, count in dropped.items():
+        yield "vnet_vna_punts_dropped_total", {**node, "cause": cause}, count
+    yield "vnet_vna_punt_replies_total", node, punts.sent
+    yield "vnet_vna_meter_mods_sent_total", node, agent.meters.meter_mods_sent
+    yield "vnet_vna_meter_failures_total", node, agent.meters.failures

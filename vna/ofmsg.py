@@ -22,6 +22,7 @@ from vna.actions import (
     SetField,
 )
 from vna.flows import Flow
+from vna.meters import MeterSpec
 
 FULL_COOKIE_MASK = 0xFFFF_FFFF_FFFF_FFFF
 # OVS's nx_nat_flags (include/openflow/nicira-ext.h); os-ken does not name them.
@@ -127,3 +128,42 @@ def delete_by_cookie(
         out_group=ofp.OFPG_ANY,
         match=parser.OFPMatch(),
     )
+
+
+# --- meters (OpenFlow 1.3 section 7.3.4.4: OFPT_METER_MOD; 7.3.5.13: meter config) ----
+# Flags vna writes: a rate in packets per second, with a burst size.
+METER_FLAGS_MASK_NAMES = ("OFPMF_KBPS", "OFPMF_PKTPS", "OFPMF_BURST")
+
+
+def meter_mod(spec: MeterSpec, datapath: Any, modify: bool = False) -> Any:
+    """OFPMC_ADD (or OFPMC_MODIFY) of one pktps meter with one drop band."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return parser.OFPMeterMod(
+        datapath,
+        command=ofp.OFPMC_MODIFY if modify else ofp.OFPMC_ADD,
+        flags=ofp.OFPMF_PKTPS | ofp.OFPMF_BURST | ofp.OFPMF_STATS,
+        meter_id=spec.meter_id,
+        bands=[parser.OFPMeterBandDrop(rate=spec.rate, burst_size=spec.burst)],
+    )
+
+
+def meter_delete(meter_id: int, datapath: Any) -> Any:
+    """OFPMC_DELETE of exactly one meter.  OVS deletes the flows using it too, so
+    callers never pass OFPM_ALL."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    if meter_id >= ofp.OFPM_MAX:
+        raise ValueError(f"refusing to delete virtual/all meter {meter_id:#x}")
+    return parser.OFPMeterMod(datapath, command=ofp.OFPMC_DELETE, meter_id=meter_id, bands=[])
+
+
+def meter_from_stats(stat: Any, ofp: Any) -> MeterSpec | None:
+    """The MeterSpec of one OFPMeterConfigStats entry, or None when it is not the shape
+    vna writes (kbps, no burst flag, other band types or several bands)."""
+    flags = sum(getattr(ofp, name) for name in METER_FLAGS_MASK_NAMES) & stat.flags
+    bands = list(stat.bands)
+    if flags != ofp.OFPMF_PKTPS | ofp.OFPMF_BURST or len(bands) != 1:
+        return None
+    band = bands[0]
+    if band.type != ofp.OFPMBT_DROP:
+        return None
+    return MeterSpec(stat.meter_id, band.rate, band.burst_size)

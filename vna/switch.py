@@ -23,9 +23,13 @@ from os_ken.controller.handler import (
 )
 from os_ken.ofproto import ofproto_v1_3
 
+from vna.punt import PacketIn
+
 log = logging.getLogger("vna.switch")
 
 BOTH = [CONFIG_DISPATCHER, MAIN_DISPATCHER]
+# ofp_packet_in_reason (OpenFlow 1.3 section 7.4.1) -> metric/log label
+PACKET_IN_REASONS = {0: "no_match", 1: "action", 2: "invalid_ttl"}
 
 
 class SwitchError(Exception):
@@ -35,6 +39,7 @@ class SwitchError(Exception):
 class SwitchListener(Protocol):
     def switch_connected(self, connection: SwitchConnection) -> None: ...
     def switch_disconnected(self, connection: SwitchConnection) -> None: ...
+    def packet_in(self, connection: SwitchConnection, packet_in: PacketIn) -> None: ...
 
 
 class _Waiter:
@@ -106,6 +111,30 @@ class SwitchConnection:
                                                   0, 0, self.parser.OFPMatch())
         waiter = self._wait(self._send(request), timeout)
         return [stat for reply in waiter.replies for stat in reply.body]
+
+    def dump_meters(self, timeout: float = 30.0) -> list[Any]:
+        """Every meter's configuration (OFPMeterConfigStats: meter_id, flags, bands), by
+        a meter config multipart request for OFPM_ALL (OpenFlow 1.3 section 7.3.5.13)."""
+        request = self.parser.OFPMeterConfigStatsRequest(self.datapath, 0, self.ofp.OFPM_ALL)
+        waiter = self._wait(self._send(request), timeout)
+        return [stat for reply in waiter.replies for stat in reply.body]
+
+    def send_checked(self, messages: list[Any], timeout: float = 30.0) -> None:
+        """Send messages that have no reply of their own (e.g. meter mods, which ONF
+        bundles do not carry), then a barrier; raise SwitchError if the switch rejected
+        any of them (its errors precede the barrier reply, spec section 6.2)."""
+        if not messages:
+            return
+        xids = [self._send(message) for message in messages]
+        try:
+            self.barrier(timeout)
+        finally:
+            errors = [self._waiters[x].error for x in xids
+                      if x in self._waiters and self._waiters[x].error]
+            for xid in xids:
+                self._waiters.pop(xid, None)
+        if errors:
+            raise SwitchError(f"{len(errors)} of {len(messages)} rejected: {errors[0]}")
 
     def packet_out(self, port: int, data: bytes) -> None:
         ofp, parser = self.ofp, self.parser
@@ -184,6 +213,12 @@ class VnaOpenFlowApp(app_manager.OSKenApp):
             more = ev.msg.flags & ev.msg.datapath.ofproto.OFPMPF_REPLY_MORE
             connection.on_reply(ev.msg, final=not more)
 
+    @set_ev_cls(ofp_event.EventOFPMeterConfigStatsReply, BOTH)
+    def _meter_config_reply(self, ev: Any) -> None:
+        if (connection := self._connection(ev.msg)) is not None:
+            more = ev.msg.flags & ev.msg.datapath.ofproto.OFPMPF_REPLY_MORE
+            connection.on_reply(ev.msg, final=not more)
+
     @set_ev_cls(ofp_event.EventONFBundleCtrlMsg, BOTH)
     def _bundle_reply(self, ev: Any) -> None:
         if (connection := self._connection(ev.msg)) is not None:
@@ -196,6 +231,15 @@ class VnaOpenFlowApp(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def _packet_in(self, ev: Any) -> None:
-        # The pipeline sends nothing to the controller at steady state; count what does.
-        reasons = {0: "no_match", 1: "action", 2: "invalid_ttl"}
-        self.packet_ins[reasons.get(ev.msg.reason, str(ev.msg.reason))] += 1
+        # Only flows of features that answer packets punt them, through the port's meter;
+        # count every packet-in (a steady state with no such traffic has none).
+        msg = ev.msg
+        reason = PACKET_IN_REASONS.get(msg.reason, str(msg.reason))
+        self.packet_ins[reason] += 1
+        connection = self._connection(msg)
+        if connection is None or self.listener is None:
+            return
+        packet_in = PacketIn(cookie=msg.cookie, table_id=msg.table_id, reason=reason,
+                             in_port=msg.match.get("in_port", 0), data=bytes(msg.data))
+        # Handled on the agent's worker thread, never on os-ken's event thread.
+        self.listener.packet_in(connection, packet_in)

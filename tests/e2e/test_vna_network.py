@@ -16,6 +16,7 @@ import pytest
 from lab import Lab
 from lab.capture import capture
 from lab.cloud import Cloud
+from tests.e2e.vna_probe import meters, vna_metrics
 
 TRANSPORTS = ["tunnel", "mac2mac"]
 
@@ -67,6 +68,10 @@ def ping_fails(c: Cloud, src: str, dst: str, **kw) -> None:
     assert result.received == 0, f"{src} -> {dst} should be unreachable: {result.output}"
 
 
+def vif_ports(c: Cloud, host: str) -> set[int]:
+    return {vm.ofport for vm in c.vms.values() if vm.hv is c.hosts[host].hv}
+
+
 def neighbour_mac(c: Cloud, vm: str, ip: str) -> str:
     out = c.vms[vm].run("ip", "neigh", "show", ip).stdout.split()
     return out[out.index("lladdr") + 1] if "lladdr" in out else ""
@@ -116,6 +121,12 @@ def test_gateway_answers_ping_on_the_local_host(cloud: Cloud) -> None:
 
 
 # ------------------------------------------------------------------ isolation
+
+def test_each_local_vif_has_its_packet_in_meter(cloud: Cloud) -> None:
+    """One pktps meter per local vif port (meter id = ofport, vna.meters defaults)."""
+    for host in cloud.hosts:
+        assert meters(cloud, host) == dict.fromkeys(vif_ports(cloud, host), (100, 100)), host
+
 
 def test_networks_without_a_route_are_isolated(cloud: Cloud) -> None:
     ping_fails(cloud, "vm1", "10.3.0.6")
@@ -255,15 +266,19 @@ def test_vna_kill9_and_restart_keeps_traffic_and_the_flow_table(cloud: Cloud) ->
     assert sorted(cloud.flows("h1")) == before
     log = host.vna.log_text()
     assert "+0 -0" in log, "a restart must send no flow_mods when nothing changed"
+    assert vna_metrics(cloud, "h1")['vnet_vna_meter_mods_sent_total{node_id="vnah1"}'] == 0, \
+        "a restart must send no meter_mods when nothing changed"
 
 
 def test_flow_tables_hold_nothing_stale(cloud: Cloud) -> None:
     """Each switch holds exactly what its vna computed from the current model."""
-    for name, host in cloud.hosts.items():
+    for name in cloud.hosts:
         flows = cloud.flows(name)
-        metrics = host.hv.netns.run("python3", "-c", "import urllib.request as u;print("
-                                    "u.urlopen('http://127.0.0.1:9105/metrics').read()"
-                                    ".decode())").stdout
-        desired = sum(float(line.split()[-1]) for line in metrics.splitlines()
-                      if line.startswith("vnet_vna_flows{"))
+        metrics = vna_metrics(cloud, name)
+        desired = sum(v for k, v in metrics.items() if k.startswith("vnet_vna_flows{"))
         assert len(flows) == int(desired), (name, len(flows), desired)
+        # ... the meters of exactly its vifs (a deleted interface's meter is gone) ...
+        assert set(meters(cloud, name)) == vif_ports(cloud, name), name
+        # ... and no flow sent anything to the controller in any scenario above.
+        punted = {k: v for k, v in metrics.items() if k.startswith("vnet_vna_packet_ins_total")}
+        assert sum(punted.values()) == 0, (name, punted)

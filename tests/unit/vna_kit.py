@@ -8,13 +8,16 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
+from os_ken.lib.packet import arp, ethernet, icmp, ipv4, packet, tcp, udp
+
 from vna.desired import DesiredState
 from vna.dirty import dirty_for_ports, dirty_owners
 from vna.feature import Feature
-from vna.features import FEATURES
-from vna.flows import Flow
-from vna.flowsim import Outcome, Pipeline
+from vna.features import FEATURES, _check
+from vna.flows import Flow, by_cookie
+from vna.flowsim import Outcome, Pipeline, SimError
 from vna.modelstore import ModelStore
+from vna.punt import PacketIn, PacketOut, PuntStats, dispatch
 from vna.view import _INDEXES, RESOURCES, LocalBinding, View
 
 TUNNEL_PORT = 100
@@ -224,9 +227,10 @@ def routed_world() -> ModelBuilder:
     return m
 
 
-def agent_on(m: ModelBuilder, dp: str, ports: dict[str, int], **kw: Any) -> Agent:
+def agent_on(m: ModelBuilder, dp: str, ports: dict[str, int],
+             features: Sequence[Feature] = FEATURES, **kw: Any) -> Agent:
     kw.setdefault("tunnel_ofport", TUNNEL_PORT)
-    return Agent(m.snapshot(), LocalBinding(f"dp-{dp}", ports=ports, **kw))
+    return Agent(m.snapshot(), LocalBinding(f"dp-{dp}", ports=ports, **kw), features)
 
 
 def gw_mac(m: ModelBuilder, link: str, network: str) -> str:
@@ -285,3 +289,48 @@ def arp_request(in_port: int, sha: str, spa: str, tpa: str, **extra: Any) -> dic
         arp_tpa=tpa,
         **extra,
     )
+
+
+# ------------------------------------------------------------------ the packet-in path
+
+def frame_fields(frame: bytes, in_port: int) -> dict:
+    """The flowsim packet (OXM field names) of an Ethernet frame, parsed with os-ken."""
+    pkt = packet.Packet(frame)
+    eth = pkt.get_protocol(ethernet.ethernet)
+    fields: dict[str, Any] = dict(in_port=in_port, eth_src=eth.src, eth_dst=eth.dst,
+                                  eth_type=eth.ethertype)
+    if (a := pkt.get_protocol(arp.arp)) is not None:
+        fields.update(arp_op=a.opcode, arp_sha=a.src_mac, arp_spa=a.src_ip,
+                      arp_tha=a.dst_mac, arp_tpa=a.dst_ip)
+    if (ip := pkt.get_protocol(ipv4.ipv4)) is not None:
+        fields.update(ipv4_src=ip.src, ipv4_dst=ip.dst, ip_proto=ip.proto, ip_ttl=ip.ttl,
+                      ip_dscp=ip.tos >> 2)
+    if (u := pkt.get_protocol(udp.udp)) is not None:
+        fields.update(udp_src=u.src_port, udp_dst=u.dst_port)
+    if (t := pkt.get_protocol(tcp.tcp)) is not None:
+        fields.update(tcp_src=t.src_port, tcp_dst=t.dst_port)
+    if (i := pkt.get_protocol(icmp.icmp)) is not None:
+        fields.update(icmpv4_type=i.type, icmpv4_code=i.code)
+    return fields
+
+
+def punt_replies(agent: Agent, frame: bytes, in_port: int,
+                 stats: PuntStats | None = None) -> tuple[Outcome, list[PacketOut]]:
+    """Run `frame` through the agent's desired flows as if it entered on `in_port`; each
+    punt (a Controller action reached) becomes a PacketIn dispatched to the handler of
+    the feature owning its cookie kind, among the agent's features.  Returns the
+    pipeline's outcome and the frames the handlers answer with - what the switch would
+    send back, without a switch."""
+    fields = frame_fields(frame, in_port)
+    outcome = agent.send(fields)
+    flows = by_cookie(agent.desired.flows().values())
+    by_kind = _check(agent.features)
+    replies: list[PacketOut] = []
+    for cookie, punted in outcome.punts:
+        changed = {k for k, v in fields.items() if punted.get(k) != v}
+        if changed:  # the switch would punt the rewritten frame; not modelled here
+            raise SimError(f"frame fields {sorted(changed)} rewritten before the punt")
+        packet_in = PacketIn(cookie=cookie, table_id=flows[cookie].table, reason="action",
+                             in_port=in_port, data=frame)
+        replies += dispatch(agent.view(), packet_in, by_kind, stats or PuntStats())
+    return outcome, replies
