@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from vna_kit import (
+    LOCAL_ROUTED_PATH,
     TUNNEL_PORT,
     Agent,
     ModelBuilder,
@@ -15,7 +16,6 @@ from vna_kit import (
     two_hosts,
 )
 
-from vna.pipeline import Table
 from vna.view import LocalBinding
 
 
@@ -116,22 +116,7 @@ def test_router_chain_is_one_pass_with_one_ttl_per_router(chain):
     assert out["eth_src"] == gw_mac(m, "rl-r2", "nw-3")
     assert out["eth_dst"] == m.mac_of("if-c")
     assert out["ip_ttl"] == 62
-    assert [f.table for f in outcome.trace] == [
-        Table.CLASSIFY,
-        Table.PUNT,
-        Table.ANTISPOOF,
-        Table.FROM_VM_CT,
-        Table.FROM_VM_ACL,
-        Table.ARP,
-        Table.DNAT,
-        Table.ROUTE,
-        Table.ARP_RESOLVE,
-        Table.SNAT,
-        Table.L2_LOOKUP,
-        Table.TO_VM_CT,
-        Table.TO_VM_ACL,
-        Table.OUTPUT,
-    ]
+    assert [f.table for f in outcome.trace] == LOCAL_ROUTED_PATH
     # one router only toward nw2
     _, mid = agent.send(dict(packet, ipv4_dst="10.2.0.30", eth_dst=packet["eth_dst"])).only()
     assert mid["ip_ttl"] == 63 and mid["eth_src"] == gw_mac(m, "rl-r1", "nw-2")

@@ -17,10 +17,14 @@ from vna.features import FEATURES, _check
 from vna.flows import Flow, by_cookie
 from vna.flowsim import Outcome, Pipeline, SimError
 from vna.modelstore import ModelStore
+from vna.pipeline import Table
 from vna.punt import PacketIn, PacketOut, PuntStats, dispatch
 from vna.view import _INDEXES, RESOURCES, LocalBinding, View
 
 TUNNEL_PORT = 100
+# Every table a routed packet from a local vif passes on its own datapath, in order
+# (all but the mac2mac receive tables).
+LOCAL_ROUTED_PATH = [t for t in Table if t not in (Table.RX_DST, Table.RX_SRC)]
 
 
 class ModelBuilder:
