@@ -1,8 +1,9 @@
 """Join resources: a row tying two others together, added and removed as a pair.
 
-Every join is declared once as a JoinSpec; what a particular join adds beyond its two
-ends (a MAC of its own, a host interface) is a list of prepare hooks, so the create and
-delete handlers are the same for all of them.
+Which joins exist and what their two ends are comes from the resource registry
+(`vnet.registry.JOINS`); what a particular join adds beyond its two ends (a MAC of its
+own, a host interface) is a list of prepare hooks declared here, so the create and delete
+handlers are the same for all of them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from vnet import models as m
+from vnet import registry
 from vnet.errors import ApiError, conflict
 from vnet.serialize import Row
 from vnmgr.handlers.tx import Handler, Tx, handler
@@ -31,6 +33,12 @@ class End:
     field: str
     model: type[m.Resource]
     column: str
+
+    @classmethod
+    def of(cls, join: registry.Join, field: str, resource: str) -> End:
+        """The end of a registry join named by `field` (its parent or child field)."""
+        column = next(f.column for f in join.resource.all_fields() if f.name == field)
+        return cls(field, m.MODELS[resource], column)
 
 
 @dataclass(frozen=True)
@@ -69,20 +77,24 @@ def host_interface(tx: Tx, join: Any, params: Params) -> None:
     join.interface_id = host.id if host else None
 
 
-_DATAPATH = End("datapath_uuid", m.Datapath, "datapath_id")
+# Hooks per join resource; a join without an entry has none.
+HOOKS: dict[str, tuple[Prepare, ...]] = {
+    "datapath_networks": (own_mac("broadcast_mac_address", "broadcast_mac_address"),
+                          host_interface),
+    "datapath_route_links": (own_mac("mac_address", "mac_address"), host_interface),
+}
 
-JOINS = (
-    JoinSpec("datapath_networks", m.DatapathNetwork, _DATAPATH,
-             End("network_uuid", m.Network, "network_id"),
-             prepare=(own_mac("broadcast_mac_address", "broadcast_mac_address"),
-                      host_interface)),
-    JoinSpec("datapath_route_links", m.DatapathRouteLink, _DATAPATH,
-             End("route_link_uuid", m.RouteLink, "route_link_id"),
-             prepare=(own_mac("mac_address", "mac_address"), host_interface)),
-    JoinSpec("interface_security_groups", m.InterfaceSecurityGroup,
-             End("interface_uuid", m.Interface, "interface_id"),
-             End("security_group_uuid", m.SecurityGroup, "security_group_id")),
-)
+
+def spec_of(join: registry.Join) -> JoinSpec:
+    """The registry's join (child added to parent) with this module's hooks."""
+    name = join.resource.name
+    return JoinSpec(name, m.MODELS[name], End.of(join, join.parent_field, join.parent),
+                    End.of(join, join.child_field, join.child), HOOKS.get(name, ()))
+
+
+JOINS = tuple(spec_of(join) for join in registry.JOINS)
+_unknown = set(HOOKS) - {spec.resource for spec in JOINS}
+assert not _unknown, f"hooks for joins the registry does not declare: {_unknown}"
 
 
 def create_handler(spec: JoinSpec) -> Handler:
