@@ -150,3 +150,12 @@ def test_interface_writes_answer_in_the_shape_of_get(session: Session) -> None:
     deleted = call(session, "delete", "interfaces", "if-a")
     assert (deleted["uuid"], deleted["mac_leases"], deleted["ipv4_address"]) == \
         ("if-a", [], None)
+
+
+def test_a_network_without_segment_takes_a_free_one(session: Session) -> None:
+    """The id is the default tunnel key; when a user already gave that key to another
+    network, the next free one is taken (not a 409 on a field the user never sent)."""
+    first = call(session, "create", "networks", ipv4_network="10.1.0.0/24", segment_id="2")
+    second = call(session, "create", "networks", ipv4_network="10.2.0.0/24")
+    assert first["segment_id"] == 2 and second["id"] == 2
+    assert second["segment_id"] == 3

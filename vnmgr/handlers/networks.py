@@ -57,11 +57,15 @@ def create_network(tx: Tx, _uuid: str | None, params: Params) -> Row:
                         segment_id=segment_id)
     tx.changes.add(network)
     if network.segment_id is None:
-        # The database id is unique and, in practice, small: a ready-made tunnel key.
-        network.segment_id = network.id
-        if tx.exists(m.Network, m.Network.segment_id == network.id, m.Network.id != network.id):
+        # The database id is unique and, in practice, small: a ready-made tunnel key,
+        # unless a user gave it to another network.  Decided before assigning: a query
+        # flushes the pending row, and a flushed duplicate would be a 409 on a field the
+        # user never sent.
+        if tx.exists(m.Network, m.Network.segment_id == network.id):
             highest = tx.session.scalar(select(func.max(m.Network.segment_id))) or 0
             network.segment_id = highest + 1
+        else:
+            network.segment_id = network.id
     return tx.row(tx.changes.touch(network))
 
 
