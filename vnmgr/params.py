@@ -23,11 +23,14 @@ _FALSE = {"false", "0", "no", "off"}
 def as_integer(name: str, value: Any, low: int = 0, high: int = 2**63 - 1) -> int:
     """`value` (a string in decimal or 0x-hex, or a JSON number) as an integer in
     [low, high]; raises ApiError(422, name) otherwise."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        # JSON true is not 1, and 24.9 is not a prefix length (no silent truncation).
+        raise invalid(name, f"{name} must be an integer")
     try:
         number = int(str(value), 0) if isinstance(value, str) else int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON 1e400 = inf
         raise invalid(name, f"{name} must be an integer") from None
-    if isinstance(value, bool) or not low <= number <= high:
+    if not low <= number <= high:
         raise invalid(name, f"{name} must be between {low} and {high}")
     return number
 
@@ -68,6 +71,10 @@ class Params:
         value = str(value)
         if len(value) > max_len:
             raise invalid(name, f"{name} is longer than {max_len} characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from JSON "\ud800": not storable
+            raise invalid(name, f"{name} is not valid Unicode text") from None
         return value
 
     def integer(self, name: str, required: bool = False, low: int = 0,

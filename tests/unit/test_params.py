@@ -35,6 +35,7 @@ def test_text() -> None:
     rejects(params, "text", "long")
     rejects(params, "text", "obj")
     rejects(params, "text", "flag")
+    rejects(Params({"s": "\ud800"}), "text", "s")  # a lone surrogate (JSON "\ud800")
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -43,7 +44,7 @@ def test_integer_accepts_decimal_hex_and_json_numbers(raw: Any, expected: int) -
     assert Params({"n": raw}).integer("n") == expected
 
 
-@pytest.mark.parametrize("raw", ["x", "1.5", True, "33", -1])
+@pytest.mark.parametrize("raw", ["x", "1.5", True, "33", -1, 24.9, float("inf"), float("nan")])
 def test_integer_rejects_non_integers_and_out_of_range(raw: Any) -> None:
     rejects(Params({"n": raw}), "integer", "n", False, 0, 32)
 
