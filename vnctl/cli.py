@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from vnctl.client import DEFAULT_URI, Client
 from vnctl.commands import Session, resource_groups
 
 
+def _finite(value: float, param: click.Parameter) -> float:
+    # FloatRange lets NaN through (every comparison with it is false).
+    if math.isnan(value):
+        raise click.BadParameter("must be a number of seconds", param=param)
+    return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--webapi-uri", envvar="VNCTL_WEBAPI_URI", default=DEFAULT_URI,
               show_default=True, show_envvar=True, help="where vnet-webapi listens")
 @click.option("--json", "as_json", is_flag=True, help="print JSON for scripts")
-@click.option("--timeout", type=float, default=30.0, show_default=True,
-              help="seconds to wait for each answer")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=86400),
+              default=30.0, show_default=True, help="seconds to wait for each answer",
+              callback=lambda ctx, param, value: _finite(value, param))
 @click.option("--curl", "show_curl", is_flag=True,
               help="also print each request as a curl command on stderr")
 @click.pass_context
 def cli(ctx: click.Context, webapi_uri: str, as_json: bool, timeout: float,
         show_curl: bool) -> None:
     """Manage wakame-vnet through its HTTP API, in the style of OpenVNet's vnctl."""
+    if "://" not in webapi_uri:
+        raise click.BadParameter(f"{webapi_uri!r} has no scheme: try http://{webapi_uri}",
+                                 param_hint="--webapi-uri")
     client = Client(webapi_uri, timeout)
     ctx.obj = Session(client, as_json)
     if show_curl:

@@ -207,3 +207,11 @@ def test_console_script(stack: Services) -> None:
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert isinstance(json.loads(result.stdout), list)
+
+
+@pytest.mark.parametrize("option", [["--timeout", "-1"], ["--timeout", "0"],
+                                    ["--timeout", "nan"], ["--webapi-uri", "127.0.0.1:9090"]])
+def test_bad_global_options_are_usage_errors(option: list[str]) -> None:
+    result = CliRunner().invoke(cli, [*option, "networks", "show"])
+    assert result.exit_code == 2, result.output
+    assert option[0] in result.output
