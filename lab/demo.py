@@ -32,7 +32,7 @@ VMS = [  # name, host, network, address
 
 def up(transport: str) -> int:
     if (DEMO_DIR / PREFIX.rstrip("-")).exists():
-        print("the demo is already up; `vnet-demo down` first", file=sys.stderr)
+        print("the demo is already up; `.venv/bin/vnet-demo down` first", file=sys.stderr)
         return 1
     lab = Lab(PREFIX, base_dir=DEMO_DIR)
     try:
@@ -51,7 +51,7 @@ def up(transport: str) -> int:
         raise
     print(f"\nwebapi: http://127.0.0.1:{WEBAPI_PORT}/api/1.0/  (try: curl -s "
           f"http://127.0.0.1:{WEBAPI_PORT}/api/1.0/interfaces)")
-    print(f"VM shells: ip netns exec {PREFIX}vm1 bash   |   remove it all: vnet-demo down")
+    print(f"VM shells: ip netns exec {PREFIX}vm1 bash   |   remove it all: .venv/bin/vnet-demo down")
     return 0
 
 
