@@ -51,7 +51,8 @@ def up(transport: str) -> int:
         raise
     print(f"\nwebapi: http://127.0.0.1:{WEBAPI_PORT}/api/1.0/  (try: curl -s "
           f"http://127.0.0.1:{WEBAPI_PORT}/api/1.0/interfaces)")
-    print(f"VM shells: ip netns exec {PREFIX}vm1 bash   |   remove it all: .venv/bin/vnet-demo down")
+    print(f"VM shells: ip netns exec {PREFIX}vm1 bash   |   "
+          "remove it all: .venv/bin/vnet-demo down")
     return 0
 
 
