@@ -116,6 +116,10 @@ class Vnmgr:
             tx = Tx(session)
             result = fn(tx, request.get("uuid"), Params(request.get("params")))
             changes = tx.changes.changes()
+            if not changes:
+                # Nothing changed (e.g. a port report equal to the last one): no event,
+                # so agents are not woken for nothing.
+                return result
             event = m.Event(payload=json.dumps(changes))
             session.add(event)
             session.flush()
