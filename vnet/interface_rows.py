@@ -80,7 +80,8 @@ def _bindings(session: Session, ids: list[int]) -> dict[int, list[dict[str, Any]
 
 def _binding(interface: m.Interface, claims: list[dict[str, Any]]) -> dict[str, Any] | None:
     """`{"state": "bound"|"unbound", "datapath_uuid", "port_name", "port_number",
-    "claims": [other claims: standby or refused, with their detail]}` for a vif; None
+    "detail" (the vna's note, e.g. an ignored duplicate port), "claims": [the other
+    claims: standby or refused, with their detail]}` for a vif; None
     for the other modes (they are not bound to ports by the agents)."""
     if interface.mode != "vif":
         return None
@@ -89,6 +90,7 @@ def _binding(interface: m.Interface, claims: list[dict[str, Any]]) -> dict[str, 
             "datapath_uuid": active["datapath_uuid"] if active else None,
             "port_name": active["port_name"] if active else None,
             "port_number": active["port_number"] if active else None,
+            "detail": active["detail"] if active else None,
             "claims": [c for c in claims if c is not active]}
 
 
@@ -97,4 +99,5 @@ def deleted_interface_row(row: Row) -> Row:
     return {**row, "mac_leases": [], "mac_address": None, "ipv4_address": None,
             "network_uuid": None,
             "binding": {"state": "unbound", "datapath_uuid": None, "port_name": None,
-                        "port_number": None, "claims": []} if row.get("mode") == "vif" else None}
+                        "port_number": None, "detail": None, "claims": []}
+            if row.get("mode") == "vif" else None}

@@ -157,6 +157,7 @@ _BINDING = {
         "datapath_uuid": {"type": ["string", "null"]},
         "port_name": {"type": ["string", "null"]},
         "port_number": {"type": ["integer", "null"]},
+        "detail": {"type": ["string", "null"]},
         "claims": {"type": "array", "items": {"type": "object", "properties": {
             "datapath_uuid": {"type": "string"}, "state": {"type": "string"},
             "port_name": {"type": ["string", "null"]}, "detail": {"type": ["string", "null"]},

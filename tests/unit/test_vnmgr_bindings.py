@@ -40,7 +40,8 @@ def binding(session: Session, iface: str) -> dict:
 def test_unbound_until_a_port_appears_then_bound_where_it_did(session):
     setup_world(session)
     assert binding(session, "if-vm") == {"state": "unbound", "datapath_uuid": None,
-                                         "port_name": None, "port_number": None, "claims": []}
+                                         "port_name": None, "port_number": None,
+                                         "detail": None, "claims": []}
     assert report(session, "dp-2", "if-vm")["bindings"] == {"if-vm": "active"}
     bound = binding(session, "if-vm")
     assert (bound["state"], bound["datapath_uuid"], bound["port_name"]) == ("bound", "dp-2", "vm")
