@@ -31,6 +31,7 @@ class ClaimReporter:
         self._pending: Report | None = None
         self._sent: Report | None = None
         self._stopped = False
+        self._warned: set[tuple[str, str]] = set()  # (interface, state) logged once
         self._thread = threading.Thread(target=self._run, name="claims", daemon=True)
         if rpc is not None:
             self._thread.start()
@@ -87,8 +88,11 @@ class ClaimReporter:
                         datapath_uuid, exc.message)
             return False
         self.reports_sent += 1
-        refused = sorted(u for u, state in result.get("bindings", {}).items()
-                         if state != "active")
-        log.info("reported %d port claims of %s%s", len(ports), datapath_uuid,
-                 f"; not active here: {', '.join(refused)}" if refused else "")
+        states = result.get("bindings", {})
+        log.info("reported %d port claims of %s", len(ports), datapath_uuid)
+        for uuid, state in sorted(states.items()):
+            if state != "active" and (uuid, state) not in self._warned:
+                self._warned.add((uuid, state))
+                log.warning("port %s of interface %s is %s here (see the interface's "
+                            "binding)", claims[uuid].port_name, uuid, state)
         return True

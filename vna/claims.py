@@ -51,14 +51,18 @@ def _interface_of(view: View, datapath_uuid: str, port: OvsPort) -> str | None:
 
 
 def _candidates(view: View, datapath_uuid: str, ports: Mapping[str, OvsPort]
-                ) -> dict[str, list[OvsPort]]:
-    """interface uuid -> every port of this bridge that is it."""
+                ) -> tuple[dict[str, list[OvsPort]], list[OvsPort]]:
+    """(interface uuid -> every port of this bridge that is it, plain ports that are no
+    interface).  Tunnel and internal ports (a non-empty OVSDB type) are never VMs."""
     out: dict[str, list[OvsPort]] = {}
+    strangers = []
     for port in ports.values():
         uuid = _interface_of(view, datapath_uuid, port)
         if uuid is not None:
             out.setdefault(uuid, []).append(port)
-    return out
+        elif not port.type:
+            strangers.append(port)
+    return out, strangers
 
 
 class PortClaims:
@@ -74,7 +78,11 @@ class PortClaims:
         """(vif claims to report, ofports of the other interfaces owned here)."""
         claims: dict[str, Claim] = {}
         owned: dict[str, int] = {}
-        for uuid, found in sorted(_candidates(view, datapath_uuid, ports).items()):
+        candidates, strangers = _candidates(view, datapath_uuid, ports)
+        for port in strangers:
+            self._warn_once(("", port.name), "port %s (iface-id %s) is no interface of the "
+                            "model: not bound", port.name, port.iface_id)
+        for uuid, found in sorted(candidates.items()):
             row = view.interface(uuid)
             mode = row.get("mode") if row else None
             if mode != "vif":
@@ -86,11 +94,14 @@ class PortClaims:
             chosen = keep[0] if keep else min(found, key=lambda p: p.ofport)
             ignored = sorted(p.name for p in found if p is not chosen)
             for name in ignored:
-                if (uuid, name) not in self._warned:
-                    self._warned.add((uuid, name))
-                    log.warning("port %s is also interface %s, which port %s has: ignored",
-                                name, uuid, chosen.name)
+                self._warn_once((uuid, name), "port %s is also interface %s, which port %s "
+                                "has: ignored", name, uuid, chosen.name)
             detail = f"also on port {', '.join(ignored)} (ignored)" if ignored else None
             claims[uuid] = Claim(chosen.name, chosen.ofport, detail)
         self.current = claims
         return claims, owned
+
+    def _warn_once(self, key: tuple[str, str], message: str, *args: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message, *args)
