@@ -197,7 +197,8 @@ def test_datapaths_show_without_status_route(capsys: pytest.CaptureFixture[str])
 
     rows = datapaths.enrich(NoStatus(), [{"uuid": "dp-1"}, {"uuid": "dp-2"}])  # type: ignore
     assert rows == [{"uuid": "dp-1"}, {"uuid": "dp-2"}]
-    assert datapaths.display(rows[0]) == {"vna": "?", "lag": "?", "report_age": "?"}
+    assert datapaths.display(rows[0]) == {"vna": "?", "lag": "?", "report_age": "?",
+                                         "unreachable": "?"}
     assert "/status" in capsys.readouterr().err
 
 
