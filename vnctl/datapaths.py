@@ -60,13 +60,13 @@ def display(row: Row) -> Row:
 
 def unreachable(agent: Row) -> str | None:
     """`if-x(nw-b),...` (one entry per interface and network; the reasons are in the
-    `agent` field), `+N more` when the vna reported only the first ones; None when
+    `agent` field), then `+N` when the vna listed only the first ones; None when
     everything is reachable."""
     entries = agent.get("unreachable") or []
     shown = [f"{u.get('interface_uuid')}({u.get('network_uuid')})" for u in entries]
     more = int(agent.get("unreachable_total") or len(entries)) - len(entries)
     if more > 0:
-        shown.append(f"+{more} more")
+        shown.append(f"+{more}")
     return ",".join(shown) or None
 
 

@@ -244,3 +244,15 @@ def test_our_route_link_port_and_rows_are_read_by_the_rule():
                               TUNNEL_PORT))
     assert agent.desired.flows() == agent.full()
     assert {("route_link", "rl-r"), ("interface", "if-b")} <= agent.last_dirty
+
+
+def test_only_what_a_local_vif_could_address_is_reported():
+    m = partial_world(dprls=False)
+    m.datapath("3")
+    m.host("h3", "dp-3", "nw-underlay", "192.168.0.3")
+    assert unreachable(on(m, "3", {}).view()) == []  # no VM there: nothing to report
+    m.vif("x", "dp-3", m.network("3", "10.3.0.0/24"), "10.3.0.5")  # not routed to nw-1/2
+    assert unreachable(on(m, "3", {"if-x": 4}).view()) == []
+    m.vif("y", "dp-3", "nw-1", "10.1.0.99")  # nw-1 is routed to nw-2: both count now
+    assert {u.interface_uuid for u in unreachable(on(m, "3", {"if-y": 5}).view())} == {
+        "if-a", "if-b"}

@@ -123,13 +123,24 @@ def _send(view: View, interface_uuid: str) -> list[Flow]:
 
 
 def unreachable(view: View) -> list[Unreachable]:
-    """Every (remote vif, network) this datapath cannot send to: the vif answers ARP
-    and is routed to like any other, so without this report the loss would be silent."""
+    """Every (remote vif, network) this datapath cannot send to although one of its own
+    vifs could address it (same network, or routed there by the routers of its
+    networks): the vif answers ARP and is routed to like any other, so without this
+    report the loss would be silent."""
+    topo = topology(view)
+    relevant: set[str] = set()
+    for iface in view.hosted_on(view.binding.datapath_uuid):
+        for addr in vif_addresses(view, iface):
+            relevant.add(addr.network_uuid)
+            for link in topo.attached.get(addr.network_uuid, []):
+                relevant |= topo.networks_of_component(topo.component(link))
     out = []
     for iface in sorted(view.uuids("interfaces")):
         peer = view.host_datapath(iface)
         for network, ipv4s in _remote_networks(view, iface).items():
             assert peer is not None
+            if network not in relevant:
+                continue
             actions, reason = send_path(view, peer, network, ipv4s)
             if actions is None:
                 out.append(Unreachable(iface, network, peer, reason))
