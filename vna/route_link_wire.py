@@ -61,11 +61,7 @@ def underlay_port(view: View, link_uuid: str) -> int | None:
         return None
     if row.get("interface_uuid"):
         return view.ofport(row["interface_uuid"])
-    for iface in view.host_interfaces(view.binding.datapath_uuid):
-        port = view.ofport(iface)
-        if port is not None:
-            return port
-    return None
+    return view.host_port()
 
 
 def delivers_on(view: View, link_uuid: str, q: Prefix) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Iterator
+from contextlib import closing
 
 import pytest
 from click.testing import CliRunner
@@ -52,24 +53,27 @@ def wait_unreachable(c: Cloud, host: str, expected: set[str], timeout: float = 1
         time.sleep(0.3)
 
 
+def partial_cloud(c: Cloud) -> Cloud:
+    """Three hosts; nw-a joined by h1 only (vm1), nw-b by h2 only (vm2), router rl-1
+    between them; h3 hosts nothing of it. No datapath_route_links yet."""
+    for name in ("h1", "h2", "h3"):
+        c.add_host(name)
+    add_network_on(c, "nw-a", "10.1.0.0/24", "h1")
+    add_network_on(c, "nw-b", "10.2.0.0/24", "h2")
+    c.add_router("rl-1", {"nw-a": "10.1.0.1", "nw-b": "10.2.0.1"})
+    c.add_vm("h1", "vm1", "nw-a", "10.1.0.11")
+    c.add_vm("h2", "vm2", "nw-b", "10.2.0.12")
+    return c
+
+
 @pytest.fixture(scope="module", params=["tunnel", "mac2mac"])
 def cloud(request: pytest.FixtureRequest, e2e_environment: None) -> Iterator[Cloud]:
-    lab = Lab()
-    try:
-        c = Cloud(lab, transport=request.param).start()
-        for name in ("h1", "h2", "h3"):
-            c.add_host(name)
-        add_network_on(c, "nw-a", "10.1.0.0/24", "h1")
-        add_network_on(c, "nw-b", "10.2.0.0/24", "h2")
-        c.add_router("rl-1", {"nw-a": "10.1.0.1", "nw-b": "10.2.0.1"})
-        c.add_vm("h1", "vm1", "nw-a", "10.1.0.11")
-        c.add_vm("h2", "vm2", "nw-b", "10.2.0.12")
-        yield c
-    except BaseException:
-        lab.collect_logs(lab.base_dir / f"failed-partial-{request.param}")
-        raise
-    finally:
-        lab.close()
+    with closing(Lab()) as lab:  # the lab is removed even when building it fails
+        try:
+            yield partial_cloud(Cloud(lab, transport=request.param).start())
+        except BaseException:
+            lab.collect_logs(lab.base_dir / f"failed-partial-{request.param}")
+            raise
 
 
 def test_routed_traffic_flows_once_each_datapath_has_a_route_link_mac(cloud: Cloud) -> None:

@@ -45,32 +45,39 @@ def dprl_mac(m: ModelBuilder, dp: str, link: str) -> str:
     return m.model["datapath_route_links"][f"dprl-{dp}-{link}"]["mac_address"]
 
 
+def cross(m: ModelBuilder, src: tuple[str, str, int], dst: tuple[str, str, int],
+          gateway: str, ips: tuple[str, str], link: str, hops: int) -> tuple[dict, dict]:
+    """Route a packet from vif (dp, name, port) `src` through `gateway` (the router port
+    MAC) to vif `dst` on another datapath; checks the wire carries `link`'s dprl MACs
+    and the receiver delivers it to dst's port with one TTL per router.  Returns (wire,
+    delivered)."""
+    (sdp, sname, sport), (ddp, dname, dport) = src, dst
+    sender = on(m, sdp, {f"if-{sname}": sport})
+    receiver = on(m, ddp, {f"if-{dname}": dport})
+    packet = ip_packet(sport, m.mac_of(f"if-{sname}"), gateway, *ips)
+    port, wire = sender.send(packet).only()
+    assert port == UNDERLAY and wire["ip_ttl"] == 64 - hops
+    assert (wire["eth_src"], wire["eth_dst"]) == (dprl_mac(m, f"dp-{sdp}", link),
+                                                  dprl_mac(m, f"dp-{ddp}", link))
+    port, got = receiver.send(dict(wire, in_port=UNDERLAY)).only()
+    assert port == dport and got["ip_ttl"] == 64 - hops
+    assert got["eth_dst"] == m.mac_of(f"if-{dname}")
+    assert unreachable(sender.view()) == [] and unreachable(receiver.view()) == []
+    return wire, got
+
+
 def test_routed_packet_crosses_with_the_route_link_macs_and_is_restored():
     m = partial_world()
-    sender, receiver = on(m, "1", {"if-a": 1}), on(m, "2", {"if-b": 8})
-    packet = ip_packet(1, m.mac_of("if-a"), gw_mac(m, "rl-r", "nw-1"), "10.1.0.10", "10.2.0.20")
-    port, wire = sender.send(packet).only()
-    assert port == UNDERLAY and wire["ip_ttl"] == 63
-    assert (wire["eth_src"], wire["eth_dst"]) == (dprl_mac(m, "dp-1", "rl-r"),
-                                                  dprl_mac(m, "dp-2", "rl-r"))
-    port, got = receiver.send(dict(wire, in_port=UNDERLAY)).only()
-    assert port == 8 and got["ip_ttl"] == 63
-    assert got["eth_src"] == gw_mac(m, "rl-r", "nw-2") and got["eth_dst"] == m.mac_of("if-b")
-    assert sender.view().binding.transport == "mac2mac"
-    assert unreachable(sender.view()) == [] and unreachable(receiver.view()) == []
+    _, got = cross(m, ("1", "a", 1), ("2", "b", 8), gw_mac(m, "rl-r", "nw-1"),
+                   ("10.1.0.10", "10.2.0.20"), "rl-r", hops=1)
+    assert got["eth_src"] == gw_mac(m, "rl-r", "nw-2")
 
 
 def test_the_reverse_direction_too():
     m = partial_world()
-    sender, receiver = on(m, "2", {"if-b": 8}), on(m, "1", {"if-a": 1})
-    packet = ip_packet(8, m.mac_of("if-b"), gw_mac(m, "rl-r", "nw-2"), "10.2.0.20", "10.1.0.10")
-    port, wire = sender.send(packet).only()
-    assert port == UNDERLAY
-    assert (wire["eth_src"], wire["eth_dst"]) == (dprl_mac(m, "dp-2", "rl-r"),
-                                                  dprl_mac(m, "dp-1", "rl-r"))
-    port, got = receiver.send(dict(wire, in_port=UNDERLAY)).only()
-    assert port == 1 and got["ip_ttl"] == 63
-    assert got["eth_src"] == gw_mac(m, "rl-r", "nw-1") and got["eth_dst"] == m.mac_of("if-a")
+    _, got = cross(m, ("2", "b", 8), ("1", "a", 1), gw_mac(m, "rl-r", "nw-2"),
+                   ("10.2.0.20", "10.1.0.10"), "rl-r", hops=1)
+    assert got["eth_src"] == gw_mac(m, "rl-r", "nw-1")
 
 
 def test_a_full_join_keeps_the_datapath_network_encoding():
@@ -158,30 +165,20 @@ def chain() -> ModelBuilder:
 
 def test_router_chain_uses_the_last_routers_link(chain):
     m = chain
-    sender, receiver = on(m, "1", {"if-a": 1}), on(m, "2", {"if-c": 5})
-    packet = ip_packet(1, m.mac_of("if-a"), gw_mac(m, "rl-r1", "nw-1"), "10.1.0.10", "10.3.0.30")
-    port, wire = sender.send(packet).only()
-    assert port == UNDERLAY and wire["ip_ttl"] == 62
-    assert (wire["eth_src"], wire["eth_dst"]) == (dprl_mac(m, "dp-1", "rl-r2"),
-                                                  dprl_mac(m, "dp-2", "rl-r2"))
-    port, got = receiver.send(dict(wire, in_port=UNDERLAY)).only()
-    assert port == 5 and got["ip_ttl"] == 62
-    assert got["eth_src"] == gw_mac(m, "rl-r2", "nw-3") and got["eth_dst"] == m.mac_of("if-c")
+    wire, got = cross(m, ("1", "a", 1), ("2", "c", 5), gw_mac(m, "rl-r1", "nw-1"),
+                      ("10.1.0.10", "10.3.0.30"), "rl-r2", hops=2)
+    assert got["eth_src"] == gw_mac(m, "rl-r2", "nw-3")
     # r1 does not deliver onto nw3 itself: a frame on r1's link for c is not accepted
+    receiver = on(m, "2", {"if-c": 5})
     assert receiver.send(dict(wire, in_port=UNDERLAY,
                               eth_dst=dprl_mac(m, "dp-2", "rl-r1"))).dropped
 
 
 def test_router_chain_return_path(chain):
     m = chain
-    sender, receiver = on(m, "2", {"if-c": 5}), on(m, "1", {"if-a": 1})
-    packet = ip_packet(5, m.mac_of("if-c"), gw_mac(m, "rl-r2", "nw-3"), "10.3.0.30", "10.1.0.10")
-    port, wire = sender.send(packet).only()
-    assert port == UNDERLAY and wire["ip_ttl"] == 62
-    assert wire["eth_dst"] == dprl_mac(m, "dp-1", "rl-r1")
-    port, got = receiver.send(dict(wire, in_port=UNDERLAY)).only()
-    assert port == 1 and got["ip_ttl"] == 62
-    assert got["eth_src"] == gw_mac(m, "rl-r1", "nw-1") and got["eth_dst"] == m.mac_of("if-a")
+    _, got = cross(m, ("2", "c", 5), ("1", "a", 1), gw_mac(m, "rl-r2", "nw-3"),
+                   ("10.3.0.30", "10.1.0.10"), "rl-r1", hops=2)
+    assert got["eth_src"] == gw_mac(m, "rl-r1", "nw-1")
 
 
 def test_announcements_include_the_route_link_macs():
