@@ -30,6 +30,7 @@ from vna.meters import MeterConfig
 from vna.modelstore import Change, ModelStore
 from vna.ovsdb import OvsPort
 from vna.punt import PacketIn, PuntStats, dispatch
+from vna.reachability import Reachability
 from vna.switch import SwitchConnection, SwitchError
 from vna.syncer import Syncer
 from vna.view import LocalBinding, View
@@ -71,6 +72,7 @@ class Agent:
         self.claims = PortClaims()
         self.reporter = ClaimReporter(rpc)
         self.punt_stats = PuntStats()
+        self.reachability = Reachability()
         self._pending_lock = threading.Lock()
         self._pending_packet_ins = 0
         self.packet_ins_backlogged = 0
@@ -118,7 +120,8 @@ class Agent:
         return {"node_id": self.node_id, "connected": self.connection is not None,
                 "dpid": f"0x{self.connection.dpid:016x}" if self.connection else None,
                 "datapath_uuid": self._datapath_uuid(), "flows": len(self.desired.flows()),
-                "applied_seq": self.stats.applied_seq}
+                "applied_seq": self.stats.applied_seq,
+                **self.reachability.report(self.view)}
 
     # ------------------------------------------------------------ worker
     def _run(self) -> None:

@@ -69,12 +69,15 @@ class TableSpec:
 PIPELINE: tuple[TableSpec, ...] = (
     TableSpec(
         Table.CLASSIFY, Stage.INGRESS, None,
-        frozenset({"in_port", "eth_src", "eth_dst", "tunnel_id"}), False,
+        frozenset({"in_port", "eth_src", "eth_dst", "tunnel_id", "eth_type", "ipv4_dst"}),
+        False,
         """Ingress port -> network.  Local vif: (in_port, eth_src) writes the network of
         that MAC and goes to PUNT.  Tunnel port: (in_port, tunnel_id=segment) writes
         network|REMOTE -> L2_LOOKUP.  mac2mac underlay port: (in_port, eth_dst=our
-        datapath_network MAC) writes network|REMOTE -> RX_DST.  Physical network host
-        port: (in_port) writes network|PHYSICAL -> L2_LOOKUP.  Miss: drop.""",
+        datapath_network MAC) writes network|REMOTE -> RX_DST; (in_port, eth_dst=our
+        datapath_route_link MAC, ipv4_dst in a prefix the router delivers) writes its
+        network|REMOTE -> RX_DST.  Physical network host port: (in_port) writes
+        network|PHYSICAL -> L2_LOOKUP.  Miss: drop.""",
     ),
     TableSpec(
         Table.PUNT, Stage.INGRESS, Table.ANTISPOOF,

@@ -252,6 +252,11 @@ class View:
         dpn = self.my_dpn(network_uuid)
         if dpn is not None and dpn.get("interface_uuid"):
             return self.ofport(dpn["interface_uuid"])
+        return self.host_port()
+
+    def host_port(self) -> int | None:
+        """The ofport of this datapath's first attached host interface (the fallback
+        underlay port of datapath_networks and datapath_route_links)."""
         for iface in self.host_interfaces(self.binding.datapath_uuid):
             port = self.ofport(iface)
             if port is not None:

@@ -42,10 +42,10 @@ def enrich(client: Client, rows: list[Row]) -> list[Row]:
 
 def display(row: Row) -> Row:
     if "agent" not in row:
-        return {"vna": "?", "lag": "?", "report_age": "?"}
+        return {"vna": "?", "lag": "?", "report_age": "?", "unreachable": "?"}
     agent = row["agent"]
     if agent is None:  # no vna with this node_id has reported since vnmgr started
-        return {"vna": "none", "lag": None, "report_age": None}
+        return {"vna": "none", "lag": None, "report_age": None, "unreachable": None}
     age = agent.get("age")
     return {
         # `connected`: the datapath's bridge holds its OpenFlow connection to the vna.
@@ -53,7 +53,21 @@ def display(row: Row) -> Row:
         "lag": agent.get("lag"),
         # A vna reports every few seconds; a growing age means it has stopped.
         "report_age": f"{age:.0f}s" if isinstance(age, int | float) else None,
+        # Remote interfaces this datapath's transport cannot send to (vna.reachability).
+        "unreachable": unreachable(agent),
     }
 
 
-AGENT_STATUS = ShowExtra(("vna", "lag", "report_age"), enrich, display)
+def unreachable(agent: Row) -> str | None:
+    """`if-x(nw-b),...` (one entry per interface and network; the reasons are in the
+    `agent` field), then `+N` when the vna listed only the first ones; None when
+    everything is reachable."""
+    entries = agent.get("unreachable") or []
+    shown = [f"{u.get('interface_uuid')}({u.get('network_uuid')})" for u in entries]
+    more = int(agent.get("unreachable_total") or len(entries)) - len(entries)
+    if more > 0:
+        shown.append(f"+{more}")
+    return ",".join(shown) or None
+
+
+AGENT_STATUS = ShowExtra(("vna", "lag", "report_age", "unreachable"), enrich, display)

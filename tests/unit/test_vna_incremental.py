@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import random
 
 import pytest
@@ -101,9 +102,10 @@ class Churn:
         for resource in ("ip_leases", "mac_leases", "routes", "active_interfaces"):
             for u in [u for u, r in model[resource].items() if r["interface_uuid"] == iface]:
                 del model[resource][u]
-        for r in model["datapath_networks"].values():
-            if r["interface_uuid"] == iface:
-                r["interface_uuid"] = None
+        for resource in ("datapath_networks", "datapath_route_links"):
+            for r in model[resource].values():
+                if r["interface_uuid"] == iface:
+                    r["interface_uuid"] = None
         del model["interfaces"][iface]
 
     def step(self) -> None:
@@ -133,6 +135,12 @@ class Churn:
                 "mac",
                 "migrate",
                 "unbind",
+                "dprl",
+                "dprl_all",
+                "del_dprl",
+                "dprl_mac",
+                "dprl_port",
+                "vif_in",
             ]
         )
         nets = self.networks()
@@ -142,6 +150,10 @@ class Churn:
         elif op == "vif":
             net = rng.choice(nets)
             m.vif(f"v{self.n}", rng.choice(self.dps), net, f"10.9.{rng.randrange(4)}.{self.n}")
+        elif op == "vif_in":  # an address inside its network's subnet (routable there)
+            row = m.model["networks"][rng.choice(nets)]
+            address = ipaddress.IPv4Address(row["ipv4_network"]) + 2 + self.n % 200
+            m.vif(f"v{self.n}", rng.choice(self.dps), row["uuid"], str(address))
         elif op == "del_vif" and (v := self.pick("interfaces", mode="vif")):
             self.cascade_interface(v)
         elif op == "lease" and (v := self.pick("interfaces", mode="vif")):
@@ -191,6 +203,25 @@ class Churn:
             m.bind(v, rng.choice(self.dps), rng.choice(["active", "active", "standby"]))
         elif op == "unbind" and (v := self.pick("interfaces", mode="vif")):
             m.unbind(v)
+        elif op == "dprl" and (link := self.pick("route_links")):
+            dp = self.dps[0] if rng.random() < 0.5 else rng.choice(self.dps)  # 0 is ours
+            if f"dprl-{dp}-{link}" not in m.model["datapath_route_links"]:
+                choice = rng.random()  # its underlay port: host, fallback, or any port
+                iface = (self.hosts[self.dps.index(dp)] if choice < 0.5 else None
+                         if choice < 0.8 else self.pick("interfaces", owner_datapath_uuid=dp))
+                m.dprl(dp, link, iface)
+        elif op == "dprl_all" and (link := self.pick("route_links")):
+            for dp in self.dps:  # OpenVNet's datasets give every datapath a MAC per router
+                if f"dprl-{dp}-{link}" not in m.model["datapath_route_links"]:
+                    m.dprl(dp, link)
+        elif op == "del_dprl" and (dprl := self.pick("datapath_route_links")):
+            m.delete("datapath_route_links", dprl)
+        elif op == "dprl_mac" and (dprl := self.pick("datapath_route_links")):
+            m.model["datapath_route_links"][dprl]["mac_address"] = m.next_mac("0e:00:01")
+        elif op == "dprl_port" and (dprl := self.pick("datapath_route_links")):
+            row = m.model["datapath_route_links"][dprl]
+            row["interface_uuid"] = self.pick("interfaces",
+                                              owner_datapath_uuid=row["datapath_uuid"])
         elif op == "del_net" and len(nets) > 2:
             self.delete_network(rng.choice(nets))
 

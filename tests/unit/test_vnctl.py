@@ -178,13 +178,19 @@ def test_datapaths_show_reports_vna_lag(stack: Services, vnctl: Vnctl) -> None:
     # Report as a vna would, three events behind vnmgr's current sequence number.
     rpc = RpcClient(stack.rpc_endpoint, 5000)
     seq = rpc.call("health")["seq"]
+    lost = {"interface_uuid": "if-far", "network_uuid": "nw-b", "datapath_uuid": "dp-quiet",
+            "reason": "mac2mac: no datapath_network for nw-b on dp-lag"}
     rpc.call("agent_status", params={"node_id": "vna-lag", "connected": True,
-                                     "seq": seq - 3, "applied_seq": seq - 3, "flows": 7})
+                                     "seq": seq - 3, "applied_seq": seq - 3, "flows": 7,
+                                     "unreachable": [lost], "unreachable_total": 3})
     rows = {r["uuid"]: r for r in table(vnctl.run("datapaths", "show").stdout)}
     assert (rows["dp-lag"]["vna"], rows["dp-lag"]["lag"]) == ("connected", "3")
+    assert rows["dp-lag"]["unreachable"] == "if-far(nw-b),+2"  # 2 more not listed
     assert (rows["dp-quiet"]["vna"], rows["dp-quiet"]["lag"]) == ("none", "-")
     shown = vnctl.json("datapaths", "show", "dp-lag")
     assert shown["agent"]["lag"] == 3 and shown["agent"]["flows"] == 7
+    assert shown["agent"]["unreachable"] == [lost]
+    assert "no datapath_network for nw-b" in vnctl.run("datapaths", "show", "dp-lag").stdout
     assert vnctl.json("datapaths", "show", "dp-quiet")["agent"] is None
 
 
@@ -197,7 +203,8 @@ def test_datapaths_show_without_status_route(capsys: pytest.CaptureFixture[str])
 
     rows = datapaths.enrich(NoStatus(), [{"uuid": "dp-1"}, {"uuid": "dp-2"}])  # type: ignore
     assert rows == [{"uuid": "dp-1"}, {"uuid": "dp-2"}]
-    assert datapaths.display(rows[0]) == {"vna": "?", "lag": "?", "report_age": "?"}
+    assert datapaths.display(rows[0]) == {"vna": "?", "lag": "?", "report_age": "?",
+                                         "unreachable": "?"}
     assert "/status" in capsys.readouterr().err
 
 

@@ -183,6 +183,12 @@ class ModelBuilder:
             interface_uuid=iface,
         )
 
+    def dprl(self, dp: str, link: str, iface: str | None = None, mac: str | None = None) -> str:
+        """A datapath_route_link: `dp`'s MAC for router `link` on the underlay."""
+        fields = dict(route_link_uuid=link, mac_address=mac or self.next_mac("0e:00:00"))
+        return self.add("datapath_route_links", f"dprl-{dp}-{link}", datapath_uuid=dp,
+                        interface_uuid=iface, **fields)
+
 
 def assert_same_indexes(derived: View, fresh: View) -> None:
     """An incrementally derived View must index exactly what a fresh one does."""

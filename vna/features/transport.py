@@ -16,10 +16,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from vna import deps
+from vna import route_link_wire as wire
 from vna.actions import Action, Output, SetField
 from vna.feature import Feature, OwnerKey
-from vna.features.common import interface_id, local_vif, mac_on_networks, vif_addresses
+from vna.features.common import interface_id, local_vif, vif_addresses
 from vna.flows import Flow, ipv4_prefix_value, make_match
 from vna.modelstore import Change
 from vna.pipeline import (
@@ -35,6 +38,7 @@ from vna.routers import Prefix, minimal_prefix_table, topology
 from vna.view import View
 
 KIND_INGRESS = 0x11  # obj networks.id: CLASSIFY of the underlay
+KIND_INGRESS_LINK = 0x13  # obj route_links.id: mac2mac CLASSIFY on our dprl MAC
 KIND_RX_IFACE = 0x60  # obj interfaces.id: mac2mac receive restore
 KIND_RX_NETWORK = 0x61  # obj networks.id: mac2mac restore of routed sources
 KIND_SEND = 0x71  # obj interfaces.id: OUTPUT toward a remote vif's datapath
@@ -45,42 +49,102 @@ def _mac2mac(view: View) -> bool:
 
 
 # --- send ---------------------------------------------------------------------------
-def send_actions(view: View, peer: str, network_uuid: str) -> tuple[Action, ...] | None:
-    """How a frame on a virtual network reaches datapath `peer`; None if it cannot."""
+@dataclass(frozen=True)
+class Unreachable:
+    """A remote vif's network this datapath has no way to send to, and why."""
+
+    interface_uuid: str
+    network_uuid: str
+    datapath_uuid: str  # where the vif lives
+    reason: str
+
+
+def send_path(view: View, peer: str, network_uuid: str, ipv4s: list[str]
+              ) -> tuple[tuple[Action, ...] | None, str]:
+    """How a frame for these addresses on a virtual network reaches datapath `peer`:
+    (actions, "") or (None, why not)."""
     binding = view.binding
     if binding.transport == "tunnel":
         peer_ip = view.underlay_ip(peer)
-        if peer_ip is None or binding.tunnel_ofport is None:
-            return None
+        if peer_ip is None:
+            return None, f"tunnel: {peer} has no underlay address (no host interface " \
+                         "with an IPv4 lease)"
+        if binding.tunnel_ofport is None:
+            return None, "tunnel: this datapath has no tunnel port"
         return (
             SetField("tunnel_id", int(view.network(network_uuid)["segment_id"])),
             SetField("tun_ipv4_dst", peer_ip),
             Output(binding.tunnel_ofport),
-        )
+        ), ""
     mine, theirs = view.my_dpn(network_uuid), view.dpn(peer, network_uuid)
     port = view.underlay_port(network_uuid)
-    if mine is None or theirs is None or port is None:
-        return None
-    return (
-        SetField("eth_src", mine["broadcast_mac_address"].lower()),
-        SetField("eth_dst", theirs["broadcast_mac_address"].lower()),
-        Output(port),
-    )
+    if mine is not None and theirs is not None and port is not None:
+        return _wire_send(mine["broadcast_mac_address"], theirs["broadcast_mac_address"], port), ""
+    link = wire.link_toward(view, peer, network_uuid, ipv4s)
+    link_port = wire.underlay_port(view, link) if link is not None else None
+    if link is not None and link_port is not None:
+        src, dst = wire.my_dprl(view, link), wire.dprl(view, peer, link)
+        assert src is not None and dst is not None
+        return _wire_send(wire.mac(src), wire.mac(dst), link_port), ""
+    if link is not None or (mine is not None and theirs is not None):
+        return None, "mac2mac: this datapath's underlay port is not attached"
+    missing = [dp for dp, row in ((binding.datapath_uuid, mine), (peer, theirs)) if row is None]
+    return None, (f"mac2mac: no datapath_network for {network_uuid} on {' and '.join(missing)}, "
+                  f"and no route link with a datapath_route_link on both "
+                  f"{binding.datapath_uuid} and {peer} delivers to it")
+
+
+def _wire_send(src: str, dst: str, port: int) -> tuple[Action, ...]:
+    return SetField("eth_src", src.lower()), SetField("eth_dst", dst.lower()), Output(port)
+
+
+def _remote_networks(view: View, interface_uuid: str) -> dict[str, list[str]]:
+    """network -> addresses of a remote vif on its virtual networks; {} unless remote."""
+    if view.host_datapath(interface_uuid) is None or view.is_local(interface_uuid):
+        return {}
+    out: dict[str, list[str]] = {}
+    for addr in sorted(vif_addresses(view, interface_uuid), key=lambda a: a.ipv4):
+        out.setdefault(addr.network_uuid, []).append(addr.ipv4)
+    return dict(sorted(out.items()))
 
 
 def _send(view: View, interface_uuid: str) -> list[Flow]:
     peer = view.host_datapath(interface_uuid)
-    if peer is None or view.is_local(interface_uuid):
-        return []
-    obj = interface_id(view, interface_uuid)
     flows = []
-    for network in sorted({n for n, _mac in mac_on_networks(vif_addresses(view, interface_uuid))}):
-        actions = send_actions(view, peer, network)
+    for network, ipv4s in _remote_networks(view, interface_uuid).items():
+        assert peer is not None
+        actions, _ = send_path(view, peer, network, ipv4s)
         if actions is not None:
+            obj = interface_id(view, interface_uuid)
             match = make_match({REG_OUTPORT: obj}, metadata=on_network(view.network_id(network)))
             flows.append(Flow(Table.OUTPUT, Prio.NORMAL, match, actions, kind=KIND_SEND,
                               obj_id=obj))
     return flows
+
+
+def unreachable(view: View) -> list[Unreachable]:
+    """Every (remote vif, network) this datapath cannot send to although one of its own
+    vifs could address it (same network, or routed there by the routers of its
+    networks): the vif answers ARP and is routed to like any other, so without this
+    report the loss would be silent."""
+    topo = topology(view)
+    relevant: set[str] = set()
+    for iface in view.hosted_on(view.binding.datapath_uuid):
+        for addr in vif_addresses(view, iface):
+            relevant.add(addr.network_uuid)
+            for link in topo.attached.get(addr.network_uuid, []):
+                relevant |= topo.networks_of_component(topo.component(link))
+    out = []
+    for iface in sorted(view.uuids("interfaces")):
+        peer = view.host_datapath(iface)
+        for network, ipv4s in _remote_networks(view, iface).items():
+            assert peer is not None
+            if network not in relevant:
+                continue
+            actions, reason = send_path(view, peer, network, ipv4s)
+            if actions is None:
+                out.append(Unreachable(iface, network, peer, reason))
+    return out
 
 
 # --- receive ------------------------------------------------------------------------
@@ -109,6 +173,34 @@ def _underlay_ingress(view: View, network_uuid: str) -> Flow | None:
         kind=KIND_INGRESS,
         obj_id=nid,
     )
+
+
+def _route_link_ingress(view: View, link_uuid: str) -> list[Flow]:
+    """mac2mac frames sent to our dprl MAC of a router: the destination network is the
+    one the router delivers ipv4_dst onto (per breakpoint prefix, longest first)."""
+    if not _mac2mac(view):
+        return []
+    row, port = wire.my_dprl(view, link_uuid), wire.underlay_port(view, link_uuid)
+    topo = topology(view)
+    if row is None or port is None or link_uuid not in topo.routers:
+        return []
+    obj = int(view.row("route_links", link_uuid)["id"])
+    base = {"in_port": port, "eth_dst": wire.mac(row), "eth_type": ETH_IPV4}
+    flows = []
+    entries = minimal_prefix_table(topo.breakpoints(topo.component(link_uuid)),
+                                   lambda q: wire.delivers_on(view, link_uuid, q))
+    for q, network in entries:
+        value = ipv4_prefix_value(str(q.network_address), q.prefixlen)
+        match = make_match(dict(base, **({"ipv4_dst": value} if value is not None else {})))
+        priority = Prio.PREFIX_BASE + q.prefixlen
+        if network is None:  # a hole in a shorter prefix: drop
+            flows.append(Flow(Table.CLASSIFY, priority, match, kind=KIND_INGRESS_LINK,
+                              obj_id=obj))
+            continue
+        flows.append(Flow(Table.CLASSIFY, priority, match,
+                          metadata=classify_to(view.network_id(network), REMOTE),
+                          goto=Table.RX_DST, kind=KIND_INGRESS_LINK, obj_id=obj))
+    return flows
 
 
 def _rx_interface(view: View, interface_uuid: str) -> list[Flow]:
@@ -185,6 +277,10 @@ def interface_flows(view: View, interface_uuid: str) -> list[Flow]:
     return _send(view, interface_uuid) + _rx_interface(view, interface_uuid)
 
 
+def route_link_flows(view: View, link_uuid: str) -> list[Flow]:
+    return _route_link_ingress(view, link_uuid)
+
+
 def network_flows(view: View, network_uuid: str) -> list[Flow]:
     if view.network(network_uuid) is None or not view.is_virtual(network_uuid):
         return []
@@ -207,6 +303,7 @@ def dirty(change: Change, view: View) -> set[OwnerKey]:
         if dp == mine:  # our underlay address and fallback underlay port
             out |= deps.all_of(view, "interfaces", "interface")
             out |= deps.all_of(view, "networks", "network")
+            out |= deps.all_of(view, "route_links", "route_link")
         else:
             out |= deps.interfaces(view.hosted_on(dp))
     if change.resource == "networks":
@@ -222,12 +319,49 @@ def dirty(change: Change, view: View) -> set[OwnerKey]:
                 out |= deps.interfaces(set(view.hosted_on(row["datapath_uuid"])) & on_network)
     for link in deps.router_links(view, change):
         out |= deps.networks_of_component(view, link)
+    return out | _route_link_dirty(change, view)
+
+
+def _route_link_dirty(change: Change, view: View) -> set[OwnerKey]:
+    """mac2mac over route links reads: our dprl rows (MAC, port) for the receive flows of
+    their router; both ends' dprl rows and the router topology for the send path of each
+    vif on the networks of the routers."""
+    if not _mac2mac(view):
+        return set()
+    mine = view.binding.datapath_uuid
+    topo = topology(view)
+
+    def carried(link: str) -> set[OwnerKey]:  # vifs whose send path may use `link`
+        router = topo.routers.get(link)
+        nets = router.ports if router is not None else {}
+        return set().union(*(deps.interfaces_on(view, n) for n in nets))
+
+    out: set[OwnerKey] = set()
+    if change.resource == "datapath_route_links":
+        for row in deps.rows(change):
+            link, dp = row["route_link_uuid"], row["datapath_uuid"]
+            if dp == mine:
+                out |= {("route_link", link)} | carried(link)
+            else:
+                out |= carried(link) & deps.interfaces(view.hosted_on(dp))
+    changed = deps.changed_interfaces(change)
+    for row in view.model.get("datapath_route_links", {}).values():
+        if row["datapath_uuid"] == mine and row.get("interface_uuid") in changed:
+            out |= {("route_link", row["route_link_uuid"])} | carried(row["route_link_uuid"])
+    if wire.has_dprl(view):
+        for link in deps.router_links(view, change):
+            component = topo.component(link) & topo.routers.keys()
+            out |= {("route_link", u) for u in component | {link}}
+            for net in topo.networks_of_component(component):
+                out |= deps.interfaces_on(view, net)
     return out
 
 
 FEATURE = Feature(
     name="transport",
-    kinds=frozenset({KIND_INGRESS, KIND_RX_IFACE, KIND_RX_NETWORK, KIND_SEND}),
-    owners={"interface": interface_flows, "network": network_flows},
+    kinds=frozenset({KIND_INGRESS, KIND_INGRESS_LINK, KIND_RX_IFACE, KIND_RX_NETWORK,
+                     KIND_SEND}),
+    owners={"interface": interface_flows, "network": network_flows,
+            "route_link": route_link_flows},
     dirty=dirty,
 )
