@@ -22,6 +22,7 @@ from vnet import models as m
 from vnet.errors import ApiError
 from vnet.messaging import GLOBAL_TOPIC, decode, encode
 from vnet.serialize import snapshot_model
+from vnmgr import accept
 from vnmgr.handlers import HANDLERS, Tx
 from vnmgr.params import Params
 
@@ -112,10 +113,20 @@ class Vnmgr:
                     "message": "internal error in vnmgr", "field": None}
 
     def _write(self, fn: Any, request: dict[str, Any]) -> Any:
+        raw, sent_as = accept.request_params(str(request.get("op")),
+                                             str(request.get("resource")),
+                                             request.get("params"))
         with self.sessions() as session, session.begin():
             tx = Tx(session)
-            result = fn(tx, request.get("uuid"), Params(request.get("params")))
+            try:
+                result = fn(tx, request.get("uuid"), Params(raw))
+            except ApiError as exc:
+                raise accept.renamed(exc, sent_as) from None
             changes = tx.changes.changes()
+            if not changes:
+                # A PUT that changes nothing (same values again) is no event: agents
+                # would redo work for it, and the sequence would count non-changes.
+                return result
             event = m.Event(payload=json.dumps(changes))
             session.add(event)
             session.flush()

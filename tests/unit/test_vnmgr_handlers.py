@@ -118,7 +118,8 @@ def test_network_prefix_is_derived(session: Session, given: dict[str, str],
 def test_route_destination_defaults_to_its_network(session: Session, given: dict[str, str],
                                                    expected: tuple[str, int]) -> None:
     call(session, "create", "networks", uuid="nw-a", ipv4_network="10.1.0.0/16")
-    call(session, "create", "interfaces", uuid="if-r", mode="simulated", network_uuid="nw-a")
+    call(session, "create", "interfaces", uuid="if-r", mode="simulated", network_uuid="nw-a",
+         enable_routing="true")
     call(session, "create", "route_links", uuid="rl-a")
     row = call(session, "create", "routes", interface_uuid="if-r", route_link_uuid="rl-a",
                **given)
@@ -127,7 +128,8 @@ def test_route_destination_defaults_to_its_network(session: Session, given: dict
 
 def test_route_refuses_a_slash_without_ipv4_prefix(session: Session) -> None:
     call(session, "create", "networks", uuid="nw-a", ipv4_network="10.1.0.0/16")
-    call(session, "create", "interfaces", uuid="if-r", mode="simulated", network_uuid="nw-a")
+    call(session, "create", "interfaces", uuid="if-r", mode="simulated", network_uuid="nw-a",
+         enable_routing="true")
     call(session, "create", "route_links", uuid="rl-a")
     error = refused(session, "create", "routes", interface_uuid="if-r",
                     route_link_uuid="rl-a", ipv4_network="10.1.0.0/16")

@@ -13,21 +13,26 @@ from vnmgr.handlers.tx import Tx, apply_text, handler
 from vnmgr.params import Params, as_integer, as_ipv4
 
 DEFAULT_PREFIX = 24
+# OpenVNet's ranges: a network is 1..32 (networks.rb), a route 0..32 (routes.rb), so a
+# default route 0.0.0.0/0 can be written.
+NETWORK_MIN_PREFIX = 1
+ROUTE_MIN_PREFIX = 0
 
 
-def network_address(params: Params) -> tuple[int, int]:
+def network_address(params: Params, min_prefix: int = NETWORK_MIN_PREFIX) -> tuple[int, int]:
     """(address, prefix) from `ipv4_network` — "a.b.c.d" or "a.b.c.d/nn" — and
     `ipv4_prefix`, which wins over a /nn suffix; the prefix defaults to 24.
 
     raises ApiError(422, "ipv4_network") when it is absent or not an address,
-    ApiError(422, "ipv4_prefix") when the prefix is not 1-32, and see first_address.
+    ApiError(422, "ipv4_prefix") when the prefix is not min_prefix-32, and see
+    first_address.
     """
     text, slash, suffix = params.text("ipv4_network", required=True).partition("/")
     address = as_ipv4("ipv4_network", text)
     if params.has("ipv4_prefix"):
-        prefix = params.integer("ipv4_prefix", low=1, high=32)
+        prefix = params.integer("ipv4_prefix", low=min_prefix, high=32)
     elif slash:
-        prefix = as_integer("ipv4_prefix", suffix, low=1, high=32)
+        prefix = as_integer("ipv4_prefix", suffix, low=min_prefix, high=32)
     else:
         prefix = DEFAULT_PREFIX
     return first_address(address, prefix)
@@ -71,12 +76,10 @@ def create_network(tx: Tx, _uuid: str | None, params: Params) -> Row:
 
 @handler("update", "networks")
 def update_network(tx: Tx, uuid: str | None, params: Params) -> Row:
-    """Only names change; raises ApiError(422, field) for an address, mode or segment."""
+    """Only names change (vnmgr.accept refuses an address, mode or segment: the
+    registry marks them create-only, as OpenVNet's PUT /networks takes only names)."""
     network = tx.get(m.Network, uuid)
     apply_text(network, params, "display_name", "domain_name")
-    for fixed in ("ipv4_network", "ipv4_prefix", "network_mode", "segment_id"):
-        if params.has(fixed):
-            raise invalid(fixed, f"{fixed} cannot be changed; create a new network")
     return tx.row(tx.changes.touch(network))
 
 

@@ -23,8 +23,7 @@ def create_security_group(tx: Tx, _uuid: str | None, params: Params) -> Row:
 def update_security_group(tx: Tx, uuid: str | None, params: Params) -> Row:
     group = tx.get(m.SecurityGroup, uuid)
     apply_text(group, params, "display_name", "description")
-    if params.has("rules"):
-        group.rules = params.text("rules", max_len=RULES_MAX_LEN)
+    apply_text(group, params, "rules", max_len=RULES_MAX_LEN)
     return tx.row(tx.changes.touch(group))
 
 
