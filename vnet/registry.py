@@ -28,6 +28,14 @@ KINDS = ("string", "integer", "boolean", "mac", "ipv4", "dpid", "ref", "datetime
 INTERFACE_MODES = ("vif", "simulated", "host", "patch", "remote")
 NETWORK_MODES = ("virtual", "physical")
 
+# Limits of written values, enforced by vnmgr and stated in the OpenAPI document.
+TEXT_MAX_LEN = 255
+RULES_MAX_LEN = 65535
+UUID_MAX_LEN = 300  # prefix, "-" and up to 255 characters (vnet.ids), with some slack
+NETWORK_PREFIX = (1, 32)  # OpenVNet's networks.rb: `in: 1..32`
+ROUTE_PREFIX = (0, 32)  # OpenVNet's routes.rb: `in: 0..32`, so 0.0.0.0/0 can be routed
+SEGMENT_ID = (1, 2**24 - 1)  # a VXLAN/GRE-sized tunnel key
+
 # List paging of the API: `?limit=` defaults to PAGE_DEFAULT and may not exceed PAGE_MAX.
 PAGE_DEFAULT = 100
 PAGE_MAX = 1000
@@ -46,6 +54,10 @@ class Field:
     description: str = ""
     schema: dict[str, Any] | None = None  # explicit JSON schema for kind == "object"
     stored: bool = True  # a column of the resource's own table (else derived when read)
+    # Limits vnmgr enforces on a write (the OpenAPI document states them): inclusive
+    # integer bounds, and the longest string.
+    bounds: tuple[int, int] | None = None
+    max_len: int = TEXT_MAX_LEN
 
     @property
     def column(self) -> str:
@@ -177,11 +189,12 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
         _name(),
         Field("ipv4_network", "ipv4", create=True, required=True,
               description="first address; `a.b.c.d/nn` also sets ipv4_prefix"),
-        Field("ipv4_prefix", "integer", create=True, description="default 24"),
+        Field("ipv4_prefix", "integer", create=True, description="default 24",
+              bounds=NETWORK_PREFIX),
         Field("network_mode", create=True, enum=NETWORK_MODES),
         Field("domain_name", create=True, update=True, nullable=True),
         Field("segment_id", "integer", create=True, nullable=True,
-              description="tunnel key; defaults to a free one"),
+              description="tunnel key; defaults to a free one", bounds=SEGMENT_ID),
     ), aliases=(("mode", "network_mode"),), unsupported=("segment_uuid", "topology_uuid")),
     Resource("interfaces", "Interface", "if", "Interface", (
         _name(),
@@ -220,14 +233,16 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
         _ref("network_uuid", "networks", create=True,
              description="defaults to the interface's network"),
         Field("ipv4_network", "ipv4", create=True, description="defaults to the network's"),
-        Field("ipv4_prefix", "integer", create=True),
+        Field("ipv4_prefix", "integer", create=True, bounds=ROUTE_PREFIX,
+              description="defaults to the network's when ipv4_network is the network's, "
+                          "else 24"),
         Field("ingress", "boolean", create=True, update=True),
         Field("egress", "boolean", create=True, update=True),
     )),
     Resource("security_groups", "SecurityGroup", "sg", "SecurityGroup", (
         _name(),
         Field("description", create=True, update=True, nullable=True),
-        Field("rules", create=True, update=True, nullable=True),
+        Field("rules", create=True, update=True, nullable=True, max_len=RULES_MAX_LEN),
     )),
     Resource("datapath_networks", "DatapathNetwork", "dpn", "DatapathNetwork", (
         _ref("datapath_uuid", "datapaths"),

@@ -15,6 +15,7 @@ from typing import Any
 from vnet import ids, parse
 from vnet.addr import AddressError, parse_ipv4, parse_mac
 from vnet.errors import ApiError, invalid
+from vnet.registry import TEXT_MAX_LEN, UUID_MAX_LEN
 
 
 def as_integer(name: str, value: Any, low: int = 0, high: int = 2**63 - 1) -> int:
@@ -68,7 +69,8 @@ class Params:
             return None
         return self.raw[name]
 
-    def text(self, name: str, required: bool = False, max_len: int = 255) -> str | None:
+    def text(self, name: str, required: bool = False,
+             max_len: int = TEXT_MAX_LEN) -> str | None:
         value = self._value(name, required)
         if value is None:
             return None
@@ -128,7 +130,7 @@ class Params:
         return None if value is None else as_ipv4(name, value)
 
     def new_uuid(self, resource: str, name: str = "uuid") -> str:
-        value = self.text(name, max_len=300)
+        value = self.text(name, max_len=UUID_MAX_LEN)
         if value is None:
             return ids.random_uuid(resource)
         if not ids.is_valid(resource, value):

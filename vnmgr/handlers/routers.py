@@ -7,13 +7,9 @@ from sqlalchemy import select
 from vnet import models as m
 from vnet.addr import format_ipv4
 from vnet.errors import conflict, invalid
+from vnet.registry import ROUTE_PREFIX
 from vnet.serialize import Row
-from vnmgr.handlers.networks import (
-    DEFAULT_PREFIX,
-    ROUTE_MIN_PREFIX,
-    first_address,
-    network_address,
-)
+from vnmgr.handlers.networks import DEFAULT_PREFIX, first_address, network_address
 from vnmgr.handlers.tx import Tx, apply_text, handler
 from vnmgr.params import Params
 
@@ -59,13 +55,13 @@ def _destination(params: Params, network: m.Network) -> tuple[int, int]:
     Errors as networks.network_address."""
     if params.has("ipv4_network"):
         if params.has("ipv4_prefix"):
-            return network_address(params, ROUTE_MIN_PREFIX)
+            return network_address(params, ROUTE_PREFIX)
         # Read whole, as before the split: "a.b.c.d/nn" without ipv4_prefix is refused.
         address = params.ipv4("ipv4_network")
         prefix = network.ipv4_prefix if address == network.ipv4_network else DEFAULT_PREFIX
     else:
         address = network.ipv4_network
-        given = params.integer("ipv4_prefix", low=ROUTE_MIN_PREFIX, high=32)
+        given = params.integer("ipv4_prefix", low=ROUTE_PREFIX[0], high=ROUTE_PREFIX[1])
         prefix = network.ipv4_prefix if given is None else given
     return first_address(address, prefix)
 

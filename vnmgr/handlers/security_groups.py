@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from vnet import models as m
+from vnet.registry import RULES_MAX_LEN
 from vnet.serialize import Row
 from vnmgr.handlers.tx import Tx, apply_text, handler
 from vnmgr.params import Params
-
-RULES_MAX_LEN = 65535
 
 
 @handler("create", "security_groups")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from vnet import models as m
 from vnet.errors import conflict, invalid, not_found
+from vnet.registry import TEXT_MAX_LEN, UUID_MAX_LEN
 from vnet.serialize import Row, serialize
 from vnmgr.allocate import allocate_mac, mac_in_use
 from vnmgr.changes import ChangeSet
@@ -39,7 +40,7 @@ class Tx:
         """The row named by the uuid in `field`, or None when optional and absent;
         raises ApiError(422, field) when required and absent, ApiError(404, field) when
         no such row exists."""
-        uuid = params.text(field, required, max_len=300)
+        uuid = params.text(field, required, max_len=UUID_MAX_LEN)
         if uuid is None:
             return None
         obj = self.find(model, uuid)
@@ -108,7 +109,8 @@ def handler(op: str, resource: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def apply_text(obj: m.Resource, params: Params, *fields: str, max_len: int = 255) -> None:
+def apply_text(obj: m.Resource, params: Params, *fields: str,
+               max_len: int = TEXT_MAX_LEN) -> None:
     """Copy each given text field onto obj and clear (set to null) each one sent empty;
     an update leaves absent fields alone. vnmgr.accept has already refused an empty
     value for a field that cannot be null."""
