@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vna.announce import announcements
+from vna.claim_reporter import ClaimReporter
+from vna.claims import PortClaims
 from vna.desired import DesiredState
 from vna.dirty import dirty_for_ports, dirty_owners
 from vna.meter_syncer import MeterSyncer
@@ -66,6 +68,8 @@ class Agent:
         self.desired = DesiredState()
         self.syncer = Syncer()
         self.meters = MeterSyncer(meters)
+        self.claims = PortClaims()
+        self.reporter = ClaimReporter(rpc)
         self.punt_stats = PuntStats()
         self._pending_lock = threading.Lock()
         self._pending_packet_ins = 0
@@ -85,6 +89,7 @@ class Agent:
         self._thread.start()
 
     def stop(self) -> None:
+        self.reporter.stop()
         self._stop.set()
         self.queue.put(("stop", None))
         self._thread.join(timeout=5)
@@ -140,6 +145,7 @@ class Agent:
         seq, model = payload
         self.store.load(model)
         self.have_model = True
+        self.reporter.resend()
         self.stats.snapshots_applied += 1
         self.stats.applied_seq = seq
         self._rebuild()
@@ -208,18 +214,16 @@ class Agent:
                      if dp["dpid"] == dpid), None)
 
     def _binding(self, view: View, datapath_uuid: str) -> LocalBinding:
-        """Which model interface each bridge port is: by iface-id, else by port_name."""
-        by_iface_id = {p.iface_id: p.ofport for p in self.ports.values() if p.iface_id}
-        bound: dict[str, int] = {}
-        for uuid in view.hosted_on(datapath_uuid):
-            ofport = by_iface_id.get(uuid)
-            port_name = (view.interface(uuid) or {}).get("port_name")
-            if ofport is None and port_name in self.ports:
-                ofport = self.ports[port_name].ofport
-            if ofport is not None:
-                bound[uuid] = ofport
+        """Which model interface each bridge port is (vna.claims): the vifs the model says
+        are bound here, and the other interfaces this datapath owns.  A changed set of
+        vif claims is reported to vnmgr, which decides the bindings."""
+        claims, owned = self.claims.update(view, datapath_uuid, self.ports)
+        self.reporter.offer(datapath_uuid, claims)
+        bound = {uuid: claim.ofport for uuid, claim in claims.items()
+                 if view.host_datapath(uuid) == datapath_uuid}
         tunnel = self.ports.get(self.tunnel_port) if self.tunnel_port else None
-        return LocalBinding(datapath_uuid=datapath_uuid, transport=self.transport, ports=bound,
+        return LocalBinding(datapath_uuid=datapath_uuid, transport=self.transport,
+                            ports={**owned, **bound},
                             tunnel_ofport=tunnel.ofport if tunnel else None)
 
     def _make_view(self, changes: list[Change] | None = None) -> View | None:

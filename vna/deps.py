@@ -13,7 +13,8 @@ from vna.modelstore import Change
 from vna.routers import topology
 from vna.view import Row, View
 
-LEASES = ("mac_leases", "ip_leases")
+# Rows that belong to one interface: its leases and its port claims (bindings).
+OF_INTERFACE = ("mac_leases", "ip_leases", "active_interfaces")
 
 
 def rows(change: Change) -> list[Row]:
@@ -21,10 +22,10 @@ def rows(change: Change) -> list[Row]:
 
 
 def changed_interfaces(change: Change) -> set[str]:
-    """Interfaces an interface or lease change is about."""
+    """Interfaces an interface, lease or binding change is about."""
     if change.resource == "interfaces":
         return {change.uuid}
-    if change.resource in LEASES:
+    if change.resource in OF_INTERFACE:
         return {row["interface_uuid"] for row in rows(change)}
     return set()
 

@@ -78,6 +78,9 @@ _INDEXES: dict[str, tuple[str, str]] = {
     "_routes_by_network": ("routes", "network_uuid"),
     "_hosted": ("interfaces", "owner_datapath_uuid"),
     "_dpn_by_iface": ("datapath_networks", "interface_uuid"),
+    "_by_port_name": ("interfaces", "port_name"),
+    "_claims": ("active_interfaces", "interface_uuid"),
+    "_claims_by_dp": ("active_interfaces", "datapath_uuid"),
 }
 
 
@@ -183,11 +186,33 @@ class View:
         return {lease["interface_uuid"] for lease in self._ips_by_network.get(network_uuid, [])}
 
     def hosted_on(self, datapath_uuid: str) -> list[str]:
-        return [r["uuid"] for r in self._hosted.get(datapath_uuid, [])]
+        """Interfaces whose traffic this datapath delivers: the vifs bound there, and the
+        other interfaces (host, ...) it owns."""
+        owned = [r["uuid"] for r in self._hosted.get(datapath_uuid, []) if r.get("mode") != "vif"]
+        bound = [r["interface_uuid"] for r in self._claims_by_dp.get(datapath_uuid, [])
+                 if r.get("state") == "active"]
+        return owned + bound
+
+    def interfaces_named(self, port_name: str) -> list[Row]:
+        """Interfaces whose port_name is this (any datapath)."""
+        return self._by_port_name.get(port_name, [])
+
+    def bound_datapath(self, interface_uuid: str) -> str | None:
+        """Where a vif's port is bound (its active claim, vnmgr.handlers.bindings)."""
+        for claim in self._claims.get(interface_uuid, []):
+            if claim.get("state") == "active":
+                return claim["datapath_uuid"]
+        return None
 
     def host_datapath(self, interface_uuid: str) -> str | None:
+        """The datapath that delivers to an interface: a vif's binding (None while its
+        port is nowhere - it is then unreachable, not black-holed), else the owner."""
         iface = self.interface(interface_uuid)
-        return iface.get("owner_datapath_uuid") if iface else None
+        if iface is None:
+            return None
+        if iface.get("mode") == "vif":
+            return self.bound_datapath(interface_uuid)
+        return iface.get("owner_datapath_uuid")
 
     def is_local(self, interface_uuid: str) -> bool:
         return self.host_datapath(interface_uuid) == self.binding.datapath_uuid

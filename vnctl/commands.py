@@ -11,10 +11,11 @@ import click
 from vnctl import options
 from vnctl.client import Client, VnctlError
 from vnctl.datapaths import AGENT_STATUS
+from vnctl.interfaces import BINDING
 from vnctl.output import Row, ShowExtra, emit_row, emit_rows
 from vnctl.targets import Target, joins_of, top_level
 
-SHOW_EXTRAS: dict[str, ShowExtra] = {"datapaths": AGENT_STATUS}
+SHOW_EXTRAS: dict[str, ShowExtra] = {"datapaths": AGENT_STATUS, "interfaces": BINDING}
 
 
 @dataclass

@@ -49,6 +49,7 @@ def with_leases(session: Session, interfaces: Sequence[m.Resource],
         macs_by_interface.setdefault(mac.interface_id, []).append(
             {"uuid": mac.uuid, "mac_address": format_mac(mac.mac_address),
              "ip_leases": ips_by_mac.get(mac.id, [])})
+    bindings = _bindings(session, ids)
     shaped = []
     for obj, row in zip(interfaces, rows, strict=True):
         leases = macs_by_interface.get(obj.id, [])
@@ -58,11 +59,45 @@ def with_leases(session: Session, interfaces: Sequence[m.Resource],
         shaped.append({**row, "mac_leases": leases,
                        "mac_address": leases[0]["mac_address"] if leases else None,
                        "ipv4_address": ip["ipv4_address"] if ip else None,
-                       "network_uuid": ip["network_uuid"] if ip else None})
+                       "network_uuid": ip["network_uuid"] if ip else None,
+                       "binding": _binding(obj, bindings.get(obj.id, []))})
     return shaped
+
+
+def _bindings(session: Session, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each interface's claims (vnet.models.ActiveInterface), oldest first."""
+    rows = session.scalars(select(m.ActiveInterface).where(
+        m.ActiveInterface.interface_id.in_(ids)).order_by(m.ActiveInterface.id)).all()
+    datapaths = {d.id: d.uuid for d in session.scalars(
+        select(m.Datapath).where(m.Datapath.id.in_({r.datapath_id for r in rows})))}
+    out: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(r.interface_id, []).append({
+            "datapath_uuid": datapaths[r.datapath_id], "state": r.state,
+            "port_name": r.port_name, "port_number": r.port_number, "detail": r.detail})
+    return out
+
+
+def _binding(interface: m.Interface, claims: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """`{"state": "bound"|"unbound", "datapath_uuid", "port_name", "port_number",
+    "detail" (the vna's note, e.g. an ignored duplicate port), "claims": [the other
+    claims: standby or refused, with their detail]}` for a vif; None
+    for the other modes (they are not bound to ports by the agents)."""
+    if interface.mode != "vif":
+        return None
+    active = next((c for c in claims if c["state"] == "active"), None)
+    return {"state": "bound" if active else "unbound",
+            "datapath_uuid": active["datapath_uuid"] if active else None,
+            "port_name": active["port_name"] if active else None,
+            "port_number": active["port_number"] if active else None,
+            "detail": active["detail"] if active else None,
+            "claims": [c for c in claims if c is not active]}
 
 
 def deleted_interface_row(row: Row) -> Row:
     """A deleted interface's flat row in the API's shape: its leases went with it."""
     return {**row, "mac_leases": [], "mac_address": None, "ipv4_address": None,
-            "network_uuid": None}
+            "network_uuid": None,
+            "binding": {"state": "unbound", "datapath_uuid": None, "port_name": None,
+                        "port_number": None, "detail": None, "claims": []}
+            if row.get("mode") == "vif" else None}

@@ -141,6 +141,29 @@ class InterfaceSecurityGroup(Resource):
     )
 
 
+class ActiveInterface(Resource):
+    """Where an interface's port is, as reported by the vna of the datapath where it
+    appeared (OpenVNet's active_interfaces).  One row per (interface, datapath) claim:
+    `state` is active (the binding every datapath forwards to), standby (the port is also
+    there, but another datapath holds the binding until its port goes away) or refused
+    (the interface's owner_datapath_uuid names another datapath).  `singular` is True on
+    the active row and NULL otherwise, so the database allows one active row per
+    interface (NULLs never collide in a unique constraint), as OpenVNet does."""
+
+    __tablename__ = "active_interfaces"
+    __table_args__ = (
+        UniqueConstraint("interface_id", "datapath_id"),
+        UniqueConstraint("interface_id", "singular"),
+    )
+    interface_id: Mapped[int] = mapped_column(ForeignKey("interfaces.id"), nullable=False)
+    datapath_id: Mapped[int] = mapped_column(ForeignKey("datapaths.id"), nullable=False)
+    port_name: Mapped[str | None] = mapped_column(String(255))
+    port_number: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    singular: Mapped[bool | None] = mapped_column(Boolean)
+    detail: Mapped[str | None] = mapped_column(String(255))
+
+
 class Event(Base):
     """One row per committed change: its id is the sequence number agents follow."""
 

@@ -25,6 +25,8 @@ KINDS = ("string", "integer", "boolean", "mac", "ipv4", "dpid", "ref", "datetime
 
 # The enums of the model, defined once (vnmgr validates with them, the webapi documents
 # them, vnctl offers them as choices). The first value is the default on create.
+# An interface's binding as reported by the agents (vnet.models.ActiveInterface).
+BINDING_STATES = ("active", "standby", "refused")
 INTERFACE_MODES = ("vif", "simulated", "host", "patch", "remote")
 NETWORK_MODES = ("virtual", "physical")
 
@@ -170,6 +172,21 @@ def _name() -> Field:
 _IP_LEASE_BRIEF = {"type": "object", "required": ["uuid", "network_uuid", "ipv4_address"],
                    "properties": {"uuid": {"type": "string"}, "network_uuid": {"type": "string"},
                                   "ipv4_address": {"type": "string"}}}
+_BINDING = {
+    "type": ["object", "null"], "required": ["state"],
+    "description": "where the interface's port is (vif only): state bound or unbound, the "
+                   "active datapath and port, and the other claims (standby, refused)",
+    "properties": {
+        "state": {"type": "string", "enum": ["bound", "unbound"]},
+        "datapath_uuid": {"type": ["string", "null"]},
+        "port_name": {"type": ["string", "null"]},
+        "port_number": {"type": ["integer", "null"]},
+        "detail": {"type": ["string", "null"]},
+        "claims": {"type": "array", "items": {"type": "object", "properties": {
+            "datapath_uuid": {"type": "string"}, "state": {"type": "string"},
+            "port_name": {"type": ["string", "null"]}, "detail": {"type": ["string", "null"]},
+        }}},
+    }}
 _MAC_LEASES = {"type": "array", "items": {
     "type": "object", "required": ["uuid", "mac_address", "ip_leases"],
     "properties": {"uuid": {"type": "string"}, "mac_address": {"type": "string"},
@@ -210,6 +227,7 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
         Field("ipv4_address", "ipv4", create=True, nullable=True, stored=False,
               description="first IP lease; allocated when network_uuid is given without it"),
         Field("mac_leases", "object", schema=_MAC_LEASES, stored=False),
+        Field("binding", "object", schema=_BINDING, stored=False),
     ), unsupported=("enable_filtering", "enable_route_translation", "segment_uuid",
                     "mac_range_group_uuid")),
     Resource("mac_leases", "MacLease", "ml", "MacLease", (
@@ -258,6 +276,17 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
         Field("mac_address", "mac", create=True, description="generated when omitted"),
         _ref("interface_uuid", "interfaces", create=True, nullable=True),
     ), updatable=False),
+    # Written only by the agents' port reports (vnmgr.handlers.bindings); no routes of its
+    # own: the API shows it as the interface's `binding`.
+    Resource("active_interfaces", "ActiveInterface", "ai", "ActiveInterface", (
+        _ref("interface_uuid", "interfaces"),
+        _ref("datapath_uuid", "datapaths"),
+        Field("port_name", nullable=True),
+        Field("port_number", "integer", nullable=True),
+        Field("state", enum=BINDING_STATES),
+        Field("singular", "boolean", nullable=True),
+        Field("detail", nullable=True),
+    ), updatable=False),
     Resource("interface_security_groups", "InterfaceSecurityGroup", "isg",
              "InterfaceSecurityGroup", (
                  _ref("interface_uuid", "interfaces"),
@@ -268,6 +297,9 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
 # Resources with the full top-level CRUD set (join rows are reached through their parent).
 TOP_LEVEL = ("datapaths", "networks", "interfaces", "mac_leases", "ip_leases", "route_links",
              "routes", "security_groups")
+
+# Resources only the agents write (through vnmgr); the API shows them inside other rows.
+INTERNAL = ("active_interfaces",)
 
 JOINS: tuple[Join, ...] = (
     Join(RESOURCES["datapath_networks"], "datapaths", "networks"),

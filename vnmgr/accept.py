@@ -14,13 +14,16 @@ from typing import Any
 from vnet.errors import ApiError, invalid
 from vnet.registry import RESOURCES, Resource, accepted
 
+# The writes of the HTTP API (POST, PUT, DELETE).
+API_OPS = ("create", "update", "delete")
 # Columns nobody writes: the server keeps them.
 READ_ONLY = ("id", "created_at", "updated_at")
 
 
 def request_params(op: str, resource: str,
                    raw: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    """(the parameters under our field names, {our name: the alias the client sent}).
+    """(the parameters under our field names, {our name: the alias the client sent});
+    an agent's op (not in API_OPS) is passed through whole.
 
     raises ApiError(400, None) when raw is not an object; ApiError(422, name) for a
     parameter `op` does not accept (unknown, read-only, unchangeable by PUT, or an
@@ -31,6 +34,9 @@ def request_params(op: str, resource: str,
         raw = {}
     if not isinstance(raw, dict):
         raise ApiError(400, "parameters must be an object")
+    if op not in API_OPS:
+        # An agent's op (a binding report): not an API write, its handler reads it whole.
+        return dict(raw), {}
     res = RESOURCES[resource]
     allowed = accepted(op, resource)
     params: dict[str, Any] = {}

@@ -124,8 +124,8 @@ class Vnmgr:
                 raise accept.renamed(exc, sent_as) from None
             changes = tx.changes.changes()
             if not changes:
-                # A PUT that changes nothing (same values again) is no event: agents
-                # would redo work for it, and the sequence would count non-changes.
+                # Nothing changed (a PUT of the same values, a port report equal to the
+                # last one): no event, so agents are not woken for nothing.
                 return result
             event = m.Event(payload=json.dumps(changes))
             session.add(event)

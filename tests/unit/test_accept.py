@@ -109,3 +109,8 @@ def test_every_handler_accepts_a_known_set(op: str, resource: str) -> None:
         assert "uuid" in names
     if op == "update":
         assert names and not names & {"uuid", "id", "created_at", "updated_at"}
+
+
+def test_an_agents_op_is_no_api_write_and_passes_whole() -> None:
+    raw = {"datapath_uuid": "dp-a", "ports": [{"port_name": "tap0"}]}
+    assert request_params("report", "active_interfaces", raw) == (raw, {})

@@ -98,7 +98,7 @@ class Churn:
 
     def cascade_interface(self, iface: str) -> None:
         model = self.m.model
-        for resource in ("ip_leases", "mac_leases", "routes"):
+        for resource in ("ip_leases", "mac_leases", "routes", "active_interfaces"):
             for u in [u for u, r in model[resource].items() if r["interface_uuid"] == iface]:
                 del model[resource][u]
         for r in model["datapath_networks"].values():
@@ -131,6 +131,8 @@ class Churn:
                 "host_ip",
                 "del_net",
                 "mac",
+                "migrate",
+                "unbind",
             ]
         )
         nets = self.networks()
@@ -184,6 +186,11 @@ class Churn:
             m.model["ip_leases"][lease]["ipv4_address"] = f"192.168.1.{self.n % 250}"
         elif op == "mac" and (v := self.pick("interfaces", mode="vif")):
             m.mac(v)
+        elif op == "migrate" and (v := self.pick("interfaces", mode="vif")):
+            # the port appears elsewhere (or again): that datapath now holds the binding
+            m.bind(v, rng.choice(self.dps), rng.choice(["active", "active", "standby"]))
+        elif op == "unbind" and (v := self.pick("interfaces", mode="vif")):
+            m.unbind(v)
         elif op == "del_net" and len(nets) > 2:
             self.delete_network(rng.choice(nets))
 
@@ -196,7 +203,10 @@ class Churn:
 
     def binding(self, transport: str) -> LocalBinding:
         ifaces = self.m.model["interfaces"]
-        mine = sorted(u for u, r in ifaces.items() if r["owner_datapath_uuid"] == "dp-0")
+        claims = self.m.model["active_interfaces"].values()
+        mine = sorted({u for u, r in ifaces.items()
+                       if r["mode"] == "host" and r["owner_datapath_uuid"] == "dp-0"}
+                      | {c["interface_uuid"] for c in claims if c["datapath_uuid"] == "dp-0"})
         # leave some interfaces unbound (not yet plugged in)
         ports = {u: i + 1 for i, u in enumerate(mine) if self.rng.random() < 0.8}
         return LocalBinding("dp-0", transport, ports, TUNNEL_PORT)

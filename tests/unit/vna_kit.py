@@ -98,11 +98,31 @@ class ModelBuilder:
             ipv4_address=address,
         )
 
-    def vif(self, name: str, dp: str, network: str, address: str, mac: str | None = None) -> str:
+    def vif(self, name: str, dp: str, network: str, address: str, mac: str | None = None,
+            bound: bool = True) -> str:
+        """A vif owned by `dp`, bound there (its port appeared) unless bound=False."""
         iface = self.interface(name, "vif", dp)
         lease = self.mac(iface, mac)
         self.ip(iface, network, address, lease)
+        if bound:
+            self.bind(iface, dp)
         return iface
+
+    def bind(self, iface: str, dp: str, state: str = "active") -> str:
+        """The claim a vna reports when the port appears (vnmgr.handlers.bindings)."""
+        for uuid, row in list(self.model["active_interfaces"].items()):
+            if row["interface_uuid"] == iface and (row["datapath_uuid"] == dp or state == "active"
+                                                  and row["state"] == "active"):
+                del self.model["active_interfaces"][uuid]
+        return self.add("active_interfaces", f"ai-{iface}-{dp}", interface_uuid=iface,
+                        datapath_uuid=dp, port_name=iface.removeprefix("if-"),
+                        port_number=None, state=state,
+                        singular=True if state == "active" else None, detail=None)
+
+    def unbind(self, iface: str) -> None:
+        for uuid in [u for u, r in self.model["active_interfaces"].items()
+                     if r["interface_uuid"] == iface]:
+            del self.model["active_interfaces"][uuid]
 
     def host(self, name: str, dp: str, network: str, address: str) -> str:
         iface = self.interface(name, "host", dp)

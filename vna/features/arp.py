@@ -22,6 +22,8 @@ def interface_flows(view: View, interface_uuid: str) -> list[Flow]:
     iface = view.interface(interface_uuid)
     if iface is None or iface.get("mode") not in ANSWERED_MODES:
         return []
+    if iface.get("mode") == "vif" and view.host_datapath(interface_uuid) is None:
+        return []  # bound nowhere: its address must look unreachable
     obj = interface_id(view, interface_uuid)
     return [
         _responder(view, addr, obj)

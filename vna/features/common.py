@@ -49,8 +49,10 @@ def local_vif(view: View, interface_uuid: str) -> LocalVif | None:
 
 
 def vif_addresses(view: View, interface_uuid: str, virtual_only: bool = True) -> list[Address]:
-    """Addresses of a vif (local or remote), optionally only on virtual networks."""
-    if not is_vif(view, interface_uuid):
+    """Addresses of a vif bound somewhere (local or remote), optionally only on virtual
+    networks.  A vif bound nowhere has none: nobody can deliver to it, so nobody resolves
+    or routes to it (it looks unreachable instead of swallowing traffic)."""
+    if not is_vif(view, interface_uuid) or view.host_datapath(interface_uuid) is None:
         return []
     return [
         a

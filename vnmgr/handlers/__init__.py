@@ -5,6 +5,7 @@ Importing this package imports every module, which registers its handlers in HAN
 """
 
 from vnmgr.handlers import (  # noqa: F401  (imported to register their handlers)
+    bindings,
     datapaths,
     interfaces,
     joins,

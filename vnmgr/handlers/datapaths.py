@@ -8,6 +8,7 @@ from vnet import models as m
 from vnet.errors import conflict
 from vnet.parse import format_dpid
 from vnet.serialize import Row
+from vnmgr.handlers.bindings import release_datapath
 from vnmgr.handlers.tx import Tx, apply_text, handler
 from vnmgr.params import Params
 
@@ -52,4 +53,5 @@ def delete_datapath(tx: Tx, uuid: str | None, _params: Params) -> Row:
     tx.refuse_if_used(dp.uuid, {"interfaces": owned})
     for model in (m.DatapathNetwork, m.DatapathRouteLink):
         tx.delete_where(model, model.datapath_id == dp.id)
+    release_datapath(tx, dp)
     return tx.changes.delete(dp)

@@ -9,6 +9,7 @@ from vnet.errors import conflict, invalid
 from vnet.interface_rows import deleted_interface_row, interface_row
 from vnet.registry import INTERFACE_MODES
 from vnet.serialize import Row
+from vnmgr.handlers.bindings import settle
 from vnmgr.handlers.leases import new_ip_lease, new_mac_lease
 from vnmgr.handlers.tx import Tx, apply_text, handler
 from vnmgr.params import Params
@@ -79,7 +80,9 @@ def update_interface(tx: Tx, uuid: str | None, params: Params) -> Row:
         interface.mode = params.choice("mode", INTERFACE_MODES)
     check_port_name(tx, interface)
     _check_still_routable(tx, interface)
-    return interface_row(tx.session, tx.changes.touch(interface))
+    tx.changes.touch(interface)
+    settle(tx, interface)  # a new owner refuses or accepts the existing claims
+    return interface_row(tx.session, interface)
 
 
 @handler("delete", "interfaces")
@@ -93,6 +96,6 @@ def delete_interface(tx: Tx, uuid: str | None, _params: Params) -> Row:
         "datapath route links": (m.DatapathRouteLink,
                                  m.DatapathRouteLink.interface_id == interface.id),
     })
-    for model in (m.IpLease, m.MacLease, m.InterfaceSecurityGroup):
+    for model in (m.IpLease, m.MacLease, m.InterfaceSecurityGroup, m.ActiveInterface):
         tx.delete_where(model, model.interface_id == interface.id)
     return deleted_interface_row(tx.changes.delete(interface))
