@@ -28,9 +28,15 @@ KINDS = ("string", "integer", "boolean", "mac", "ipv4", "dpid", "ref", "datetime
 # An interface's binding as reported by the agents (vnet.models.ActiveInterface).
 BINDING_STATES = ("active", "standby", "refused")
 INTERFACE_MODES = ("vif", "simulated", "host", "patch", "remote")
-# An interface's binding as reported by the agents (vnet.models.ActiveInterface).
-BINDING_STATES = ("active", "standby", "refused")
 NETWORK_MODES = ("virtual", "physical")
+
+# Limits of written values, enforced by vnmgr and stated in the OpenAPI document.
+TEXT_MAX_LEN = 255
+RULES_MAX_LEN = 65535
+UUID_MAX_LEN = 300  # prefix, "-" and up to 255 characters (vnet.ids), with some slack
+NETWORK_PREFIX = (1, 32)  # OpenVNet's networks.rb: `in: 1..32`
+ROUTE_PREFIX = (0, 32)  # OpenVNet's routes.rb: `in: 0..32`, so 0.0.0.0/0 can be routed
+SEGMENT_ID = (1, 2**24 - 1)  # a VXLAN/GRE-sized tunnel key
 
 # List paging of the API: `?limit=` defaults to PAGE_DEFAULT and may not exceed PAGE_MAX.
 PAGE_DEFAULT = 100
@@ -50,6 +56,10 @@ class Field:
     description: str = ""
     schema: dict[str, Any] | None = None  # explicit JSON schema for kind == "object"
     stored: bool = True  # a column of the resource's own table (else derived when read)
+    # Limits vnmgr enforces on a write (the OpenAPI document states them): inclusive
+    # integer bounds, and the longest string.
+    bounds: tuple[int, int] | None = None
+    max_len: int = TEXT_MAX_LEN
 
     @property
     def column(self) -> str:
@@ -68,6 +78,13 @@ class Resource:
     fields: tuple[Field, ...]
     updatable: bool = True
     description: str = ""
+    # OpenVNet's names for our fields where they differ: (its name, our field). Accepted
+    # on writes as that field; rows show our name.
+    aliases: tuple[tuple[str, str], ...] = ()
+    # OpenVNet parameters of features wakame-vnet does not implement: refused with a
+    # message saying so, never dropped (a request that asked for them would silently
+    # do less than the client meant).
+    unsupported: tuple[str, ...] = ()
 
     @property
     def model(self) -> type[ModelClass]:
@@ -84,6 +101,9 @@ class Resource:
         """
         return {f.name: f for f in self.all_fields()
                 if f.stored and f.kind not in ("datetime", "object") and f.name != "uuid"}
+
+    def field(self, name: str) -> Field | None:
+        return next((f for f in self.all_fields() if f.name == name), None)
 
     def references(self) -> dict[str, Field]:
         """Stored reference fields by column: `network_id` -> network_uuid (ref networks)."""
@@ -105,6 +125,10 @@ class Join:
     @property
     def child_field(self) -> str:
         return _singular(self.child) + "_uuid"
+
+    @property
+    def ends(self) -> tuple[str, str]:
+        return self.parent_field, self.child_field
 
 
 @dataclass(frozen=True)
@@ -176,17 +200,19 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
         Field("node_id", create=True, update=True, required=True,
               description="node_id of the vna that runs this datapath"),
         Field("is_connected", "boolean", create=True, update=True),
-    ), description="Open vSwitch bridges run by a vna"),
+    ), description="Open vSwitch bridges run by a vna",
+        unsupported=("enable_ovs_learn_action",)),
     Resource("networks", "Network", "nw", "Network", (
         _name(),
         Field("ipv4_network", "ipv4", create=True, required=True,
               description="first address; `a.b.c.d/nn` also sets ipv4_prefix"),
-        Field("ipv4_prefix", "integer", create=True, description="default 24"),
+        Field("ipv4_prefix", "integer", create=True, description="default 24",
+              bounds=NETWORK_PREFIX),
         Field("network_mode", create=True, enum=NETWORK_MODES),
         Field("domain_name", create=True, update=True, nullable=True),
         Field("segment_id", "integer", create=True, nullable=True,
-              description="tunnel key; defaults to a free one"),
-    )),
+              description="tunnel key; defaults to a free one", bounds=SEGMENT_ID),
+    ), aliases=(("mode", "network_mode"),), unsupported=("segment_uuid", "topology_uuid")),
     Resource("interfaces", "Interface", "if", "Interface", (
         _name(),
         Field("mode", create=True, update=True, enum=INTERFACE_MODES),
@@ -202,21 +228,22 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
               description="first IP lease; allocated when network_uuid is given without it"),
         Field("mac_leases", "object", schema=_MAC_LEASES, stored=False),
         Field("binding", "object", schema=_BINDING, stored=False),
-    )),
+    ), unsupported=("enable_filtering", "enable_route_translation", "segment_uuid",
+                    "mac_range_group_uuid")),
     Resource("mac_leases", "MacLease", "ml", "MacLease", (
         _ref("interface_uuid", "interfaces", create=True, required=True),
         Field("mac_address", "mac", create=True, description="generated when omitted"),
-    ), updatable=False),
+    ), updatable=False, unsupported=("segment_uuid",)),
     Resource("ip_leases", "IpLease", "il", "IpLease", (
         _ref("interface_uuid", "interfaces", create=True, required=True),
         _ref("network_uuid", "networks", create=True, required=True),
         _ref("mac_lease_uuid", "mac_leases", create=True, nullable=True),
         Field("ipv4_address", "ipv4", create=True, description="allocated when omitted"),
-    ), updatable=False),
+    ), updatable=False, unsupported=("enable_routing",)),
     Resource("route_links", "RouteLink", "rl", "RouteLink", (
         _name(),
         Field("mac_address", "mac", create=True, description="generated when omitted"),
-    )),
+    ), unsupported=("topology_uuid",)),
     Resource("routes", "Route", "r", "Route", (
         _name(),
         _ref("interface_uuid", "interfaces", create=True, required=True),
@@ -224,22 +251,25 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
         _ref("network_uuid", "networks", create=True,
              description="defaults to the interface's network"),
         Field("ipv4_network", "ipv4", create=True, description="defaults to the network's"),
-        Field("ipv4_prefix", "integer", create=True),
+        Field("ipv4_prefix", "integer", create=True, bounds=ROUTE_PREFIX,
+              description="defaults to the network's when ipv4_network is the network's, "
+                          "else 24"),
         Field("ingress", "boolean", create=True, update=True),
         Field("egress", "boolean", create=True, update=True),
     )),
     Resource("security_groups", "SecurityGroup", "sg", "SecurityGroup", (
         _name(),
         Field("description", create=True, update=True, nullable=True),
-        Field("rules", create=True, update=True, nullable=True),
+        Field("rules", create=True, update=True, nullable=True, max_len=RULES_MAX_LEN),
     )),
     Resource("datapath_networks", "DatapathNetwork", "dpn", "DatapathNetwork", (
         _ref("datapath_uuid", "datapaths"),
         _ref("network_uuid", "networks"),
-        Field("broadcast_mac_address", "mac", create=True, description="generated when omitted"),
+        Field("broadcast_mac_address", "mac", create=True,
+              description="generated when omitted; OpenVNet 0.9+ names it mac_address"),
         _ref("interface_uuid", "interfaces", create=True, nullable=True,
              description="the datapath's host interface on this network"),
-    ), updatable=False),
+    ), updatable=False, aliases=(("mac_address", "broadcast_mac_address"),)),
     Resource("datapath_route_links", "DatapathRouteLink", "dprl", "DatapathRouteLink", (
         _ref("datapath_uuid", "datapaths"),
         _ref("route_link_uuid", "route_links"),
@@ -282,3 +312,20 @@ LISTINGS: tuple[Listing, ...] = (
     Listing("security_groups", "interfaces", "interface_security_groups", "security_group_id",
             "interface_id"),
 )
+
+
+def accepted(op: str, resource: str) -> frozenset[str]:
+    """The parameter names (ours, aliases resolved) a write accepts: `create` the fields
+    marked create, `update` those marked update, `delete` none; a join's two ends (named
+    by its path) are accepted by its create and delete."""
+    res = RESOURCES[resource]
+    if op == "create":
+        names = {f.name for f in res.all_fields() if f.create}
+    elif op == "update":
+        names = {f.name for f in res.all_fields() if f.update}
+    else:
+        names = set()
+    for join in JOINS:
+        if join.resource.name == resource:
+            names.update(join.ends)
+    return frozenset(names)

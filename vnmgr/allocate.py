@@ -32,11 +32,24 @@ def allocate_mac(session: Session) -> int:
     raise conflict("mac_address", "could not allocate a free MAC address")
 
 
+def host_range(network: int, prefix: int) -> tuple[int, int]:
+    """(first, last) address an interface may have on network/prefix, for manual and
+    automatic addresses alike: all but the network and broadcast addresses (RFC 1122
+    3.2.1.3), except that on a /31 both addresses are hosts (RFC 3021 §2.1) and a /32's
+    one address is its host (no network or broadcast address to keep free; Neutron's
+    ipam treats a single-address subnet the same way)."""
+    size = 1 << (32 - prefix)
+    if prefix >= 31:
+        return network, network + size - 1
+    return network + 1, network + size - 2
+
+
 def allocate_ipv4(session: Session, network: m.Network) -> int:
-    """Lowest free host address from .2 up: .1 is left for the gateway, as Neutron does,
-    and network and broadcast addresses are never handed out."""
-    first = network.ipv4_network + (2 if network.ipv4_prefix <= 29 else 1)
-    last = network.ipv4_network + (1 << (32 - network.ipv4_prefix)) - 2
+    """Lowest free host address (host_range): from .2 up on a /29 or larger, .1 being
+    left for the gateway as Neutron does; a /30, /31 or /32 has no address to spare."""
+    first, last = host_range(network.ipv4_network, network.ipv4_prefix)
+    if network.ipv4_prefix <= 29:
+        first += 1
     taken = session.scalars(
         select(m.IpLease.ipv4_address)
         .where(m.IpLease.network_id == network.id)

@@ -12,24 +12,20 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from vnet import ids
+from vnet import ids, parse
 from vnet.addr import AddressError, parse_ipv4, parse_mac
 from vnet.errors import ApiError, invalid
-
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
+from vnet.registry import TEXT_MAX_LEN, UUID_MAX_LEN
 
 
 def as_integer(name: str, value: Any, low: int = 0, high: int = 2**63 - 1) -> int:
-    """`value` (a string in decimal or 0x-hex, or a JSON number) as an integer in
-    [low, high]; raises ApiError(422, name) otherwise."""
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        # JSON true is not 1, and 24.9 is not a prefix length (no silent truncation).
-        raise invalid(name, f"{name} must be an integer")
+    """`value` (a string in plain decimal or 0x-hex, or a JSON number) as an integer in
+    [low, high]; raises ApiError(422, name) otherwise (see vnet.parse.integer)."""
     try:
-        number = int(str(value), 0) if isinstance(value, str) else int(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON 1e400 = inf
-        raise invalid(name, f"{name} must be an integer") from None
+        # JSON true is not 1, 24.9 is not a prefix length, "2_4" is a typo.
+        number = parse.integer(value)
+    except ValueError:
+        raise invalid(name, f"{name} must be an integer (decimal or 0x-hex)") from None
     if not low <= number <= high:
         raise invalid(name, f"{name} must be between {low} and {high}")
     return number
@@ -43,17 +39,28 @@ def as_ipv4(name: str, text: str) -> int:
         raise invalid(name, str(exc)) from None
 
 
+def _empty(value: Any) -> bool:
+    return value is None or value == ""
+
+
 class Params:
-    """One request's parameters; absent, null and "" all mean "not given"."""
+    """One request's parameters. A null or "" value reads as "not given" (has() is
+    False, typed reads return None); clears() tells that it was sent empty, which an
+    update applies as "clear this nullable field" (create ignores it)."""
 
     def __init__(self, raw: dict[str, Any] | None) -> None:
         if raw is not None and not isinstance(raw, dict):
             raise ApiError(400, "parameters must be an object")
         self.raw: Mapping[str, Any] = MappingProxyType(
-            {k: v for k, v in (raw or {}).items() if v is not None and v != ""})
+            {k: v for k, v in (raw or {}).items() if not _empty(v)})
+        self.cleared = frozenset(k for k, v in (raw or {}).items() if _empty(v))
 
     def has(self, name: str) -> bool:
         return name in self.raw
+
+    def clears(self, name: str) -> bool:
+        """True when `name` was sent as null or "" (on PUT: set the field to null)."""
+        return name in self.cleared
 
     def _value(self, name: str, required: bool) -> Any:
         if name not in self.raw:
@@ -62,7 +69,8 @@ class Params:
             return None
         return self.raw[name]
 
-    def text(self, name: str, required: bool = False, max_len: int = 255) -> str | None:
+    def text(self, name: str, required: bool = False,
+             max_len: int = TEXT_MAX_LEN) -> str | None:
         value = self._value(name, required)
         if value is None:
             return None
@@ -86,20 +94,27 @@ class Params:
         value = self._value(name, False)
         if value is None:
             return default
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise invalid(name, f"{name} must be true or false")
+        try:
+            return parse.boolean(value)
+        except ValueError:
+            raise invalid(name, f"{name} must be true or false") from None
 
     def choice(self, name: str, choices: tuple[str, ...], default: str | None = None) -> str:
         value = self.text(name) or default
         if value not in choices:
             raise invalid(name, f"{name} must be one of {', '.join(choices)}")
         return value
+
+    def dpid(self, name: str, required: bool = False) -> int | None:
+        """A datapath id in any form vnet.parse.dpid takes; raises ApiError(422, name)."""
+        value = self._value(name, required)
+        if value is None:
+            return None
+        try:
+            return parse.dpid(value)
+        except ValueError as exc:
+            raise invalid(name, f"{exc}: write it as 0x0000aaaaaaaaaaab, 0000aaaaaaaaaaab "
+                                "or 00:00:aa:aa:aa:aa:aa:ab") from None
 
     def mac(self, name: str, required: bool = False) -> int | None:
         value = self.text(name, required)
@@ -115,7 +130,7 @@ class Params:
         return None if value is None else as_ipv4(name, value)
 
     def new_uuid(self, resource: str, name: str = "uuid") -> str:
-        value = self.text(name, max_len=300)
+        value = self.text(name, max_len=UUID_MAX_LEN)
         if value is None:
             return ids.random_uuid(resource)
         if not ids.is_valid(resource, value):

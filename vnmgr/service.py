@@ -22,6 +22,7 @@ from vnet import models as m
 from vnet.errors import ApiError
 from vnet.messaging import GLOBAL_TOPIC, decode, encode
 from vnet.serialize import snapshot_model
+from vnmgr import accept
 from vnmgr.handlers import HANDLERS, Tx
 from vnmgr.params import Params
 
@@ -112,13 +113,19 @@ class Vnmgr:
                     "message": "internal error in vnmgr", "field": None}
 
     def _write(self, fn: Any, request: dict[str, Any]) -> Any:
+        raw, sent_as = accept.request_params(str(request.get("op")),
+                                             str(request.get("resource")),
+                                             request.get("params"))
         with self.sessions() as session, session.begin():
             tx = Tx(session)
-            result = fn(tx, request.get("uuid"), Params(request.get("params")))
+            try:
+                result = fn(tx, request.get("uuid"), Params(raw))
+            except ApiError as exc:
+                raise accept.renamed(exc, sent_as) from None
             changes = tx.changes.changes()
             if not changes:
-                # Nothing changed (e.g. a port report equal to the last one): no event,
-                # so agents are not woken for nothing.
+                # Nothing changed (a PUT of the same values, a port report equal to the
+                # last one): no event, so agents are not woken for nothing.
                 return result
             event = m.Event(payload=json.dumps(changes))
             session.add(event)

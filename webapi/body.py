@@ -1,8 +1,10 @@
 """Request parameters: query string, then a JSON or form body on top.
 
-OpenVNet's clients send form fields (`curl -d a=b`), newer ones JSON; PUT and DELETE
-parameters may also come in the query string. Values are passed to vnmgr as they
-arrive (strings or JSON values): vnmgr.params does all typing and validation.
+OpenVNet's clients send form fields (`curl -d a=b`), newer ones JSON; any write's
+parameters may also come in the query string, as OpenVNet (Sinatra's merged params)
+reads them, the body winning. Values are passed to vnmgr as they arrive (strings or
+JSON values): vnmgr.accept refuses names the write does not take, vnmgr.params does all
+typing and validation.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from vnet import ids
 from vnet.errors import REASONS
-from vnet.registry import PAGE_DEFAULT, PAGE_MAX, RESOURCES, Field, Resource
+from vnet.parse import DPID_MAX
+from vnet.registry import PAGE_DEFAULT, PAGE_MAX, RESOURCES, Field, Resource, accepted
 from webapi.routes import Route
 
 Schema = dict[str, Any]
@@ -16,11 +18,19 @@ _RESPONSE_PATTERNS = {
     "ipv4": r"^\d{1,3}(\.\d{1,3}){3}$",
     "dpid": r"^0x[0-9a-f]{16}$",
 }
+# What a request may send, where it is narrower than "a string": vnmgr refuses the rest.
+_REQUEST_PATTERNS = {
+    "dpid": r"^(0[xX])?[0-9a-fA-F]{1,16}$|^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){7}$",
+}
 _TYPES = {"integer": "integer", "boolean": "boolean"}
 _RULE_VARIABLE = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
 
 
-def field_schema(field: Field, request: bool = False) -> Schema:
+def field_schema(field: Field, request: bool = False, write: bool = False) -> Schema:
+    """The JSON schema of a field in a row, or (request=True) in a query, or (write=True)
+    in a write's body, where it also states the limits vnmgr enforces: integer bounds,
+    the dpid's forms, the longest string."""
+    request = request or write
     if field.kind == "object":
         return dict(field.schema or {"type": "object"})
     schema: Schema = {"type": _TYPES.get(field.kind, "string")}
@@ -28,18 +38,30 @@ def field_schema(field: Field, request: bool = False) -> Schema:
         schema["enum"] = list(field.enum)
     if field.kind == "datetime":
         schema["format"] = "date-time"
-    if field.kind == "ref" and not request:
-        schema["pattern"] = f"^{RESOURCES[field.ref or ''].prefix}-[a-z0-9]{{1,255}}$"
+    if field.kind == "ref":
+        schema["pattern"] = ids.pattern(RESOURCES[field.ref or ""].prefix)
     if field.kind in _RESPONSE_PATTERNS and not request:
         # Rows always carry the canonical form; requests may use others (AA-BB-..., 42).
         schema["pattern"] = _RESPONSE_PATTERNS[field.kind]
-    if field.kind == "dpid" and request:
-        schema = {"type": ["string", "integer"]}
+    if write:
+        schema.update(_write_limits(field))
     if field.description:
         schema["description"] = field.description
-    if field.nullable and not request:
+    if field.nullable:
+        # In a row: no value. In a write: not given on POST, cleared on PUT.
         schema["type"] = [schema["type"], "null"]
     return schema
+
+
+def _write_limits(field: Field) -> Schema:
+    if field.kind == "dpid":
+        return {"type": ["string", "integer"], "pattern": _REQUEST_PATTERNS["dpid"],
+                "minimum": 0, "maximum": DPID_MAX}
+    if field.bounds is not None:
+        return {"minimum": field.bounds[0], "maximum": field.bounds[1]}
+    if field.kind == "string" and not field.enum:
+        return {"maxLength": field.max_len}
+    return {}
 
 
 def _row(res: Resource) -> Schema:
@@ -50,10 +72,19 @@ def _row(res: Resource) -> Schema:
 
 
 def _body(res: Resource, update: bool) -> Schema:
-    accepted = [f for f in res.all_fields() if (f.update if update else f.create)]
-    schema: Schema = {"type": "object",
-                      "properties": {f.name: field_schema(f, True) for f in accepted}}
-    required = [f.name for f in accepted if f.required and not update]
+    """A write's body: exactly what vnmgr.accept takes (a join's two ends come from the
+    path), OpenVNet's aliases included; anything else is a 422."""
+    names = accepted("update" if update else "create", res.name)
+    fields = [f for f in res.all_fields() if f.name in names and (f.update if update
+                                                                     else f.create)]
+    properties = {f.name: field_schema(f, write=True) for f in fields}
+    for alias, ours in res.aliases:
+        if ours in properties:
+            properties[alias] = {**properties[ours],
+                                 "description": f"OpenVNet's name for {ours}"}
+    schema: Schema = {"type": "object", "properties": properties,
+                      "additionalProperties": False}
+    required = [f.name for f in fields if f.required and not update]
     if required:
         schema["required"] = required
     return schema
@@ -146,7 +177,8 @@ def _operation(route: Route) -> Schema:
     if route.request is not None:
         body = _ref(route.request)
         operation["requestBody"] = {
-            "description": "JSON or form fields; PUT and DELETE also read the query string",
+            "description": "JSON or form fields, or the query string (the body wins); "
+                           "an unknown parameter is a 422 naming it",
             "content": {"application/json": {"schema": body},
                         "application/x-www-form-urlencoded": {"schema": body}}}
     return operation

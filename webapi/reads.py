@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from vnet import models as m
+from vnet import parse
 from vnet.addr import AddressError, parse_ipv4, parse_mac
 from vnet.errors import ApiError, invalid, not_found
 from vnet.interface_rows import with_leases
@@ -78,19 +79,19 @@ def _filter_value(field: Field, text: str) -> Any:
             model = m.MODELS[field.ref or ""]
             return select(model.id).where(model.uuid == text).scalar_subquery()
         if field.kind == "integer":
-            value = int(text, 0)
+            value = parse.integer(text)
             if not -2**63 <= value < 2**63:  # else the driver fails: a 500, not 422
                 raise ValueError(text)
             return value
         if field.kind == "boolean":
-            return {"true": True, "1": True, "false": False, "0": False}[text.lower()]
+            return parse.boolean(text)
         if field.kind == "mac":
             return parse_mac(text)
         if field.kind == "ipv4":
             return parse_ipv4(text)
         if field.kind == "dpid":
-            return f"0x{int(text, 0):016x}"
-    except (KeyError, ValueError, AddressError):
+            return parse.format_dpid(parse.dpid(text))
+    except (ValueError, AddressError):
         raise invalid(field.name, f"{text!r} is not a valid {field.kind} for {field.name}")\
             from None
     return text
@@ -101,7 +102,7 @@ def _int_arg(args: Mapping[str, str], name: str, default: int, high: int) -> int
     if text is None or text == "":
         return default
     try:
-        value = int(text)
+        value = parse.integer(text)
     except ValueError:
         raise invalid(name, f"{name} must be an integer") from None
     if not 0 <= value <= high:

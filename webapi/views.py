@@ -9,7 +9,7 @@ from flask import request
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from vnet.errors import ApiError
+from vnet.errors import ApiError, invalid
 from vnet.registry import RESOURCES, Join, Listing, Resource
 from webapi import reads
 from webapi.backend import backend
@@ -71,10 +71,14 @@ def join_show_view(join: Join) -> View:
 
 
 def join_write_view(op: str, join: Join, status: int = 200) -> View:
+    """The path names both ends; a parameter naming an end too must agree with it
+    (raises ApiError(422, end) otherwise: which one was meant is anyone's guess)."""
     def view(**path: str) -> Any:
-        # The path names both ends; it wins over any body field of the same name.
-        params = {**request_params(), **path}
-        return backend().call(op, join.resource.name, None, params), status
+        params = request_params()
+        for end, value in path.items():
+            if params.get(end, value) not in (value, None, ""):
+                raise invalid(end, f"{end} {params[end]} disagrees with the path's {value}")
+        return backend().call(op, join.resource.name, None, {**params, **path}), status
     return view
 
 

@@ -18,14 +18,16 @@ class Fixture:
     network: dict[str, Any]
     interface: dict[str, Any]
     datapath: dict[str, Any]
+    route_link: dict[str, Any]
 
 
 @pytest.fixture(scope="module")
 def rows(api: Api, network: dict[str, Any]) -> Fixture:
     dp = api.create("datapaths", uuid=unique("dp"), node_id="errors", dpid="0xe5")
     iface = api.create("interfaces", uuid=unique("if"), network_uuid=network["uuid"],
-                       mac_address=random_mac(), owner_datapath_uuid=dp["uuid"])
-    return Fixture(network, iface, dp)
+                       mac_address=random_mac(), owner_datapath_uuid=dp["uuid"],
+                       port_name="tap-errors")
+    return Fixture(network, iface, dp, api.create("route_links", uuid=unique("rl")))
 
 
 def _subnet(rows: Fixture, last: int) -> str:
@@ -70,7 +72,8 @@ CASES: dict[str, tuple[Case, int, str | None]] = {
                       409, "mac_address"),
     "duplicate IP": (lambda r: _interface(r, ipv4_address=r.interface["ipv4_address"]), 409,
                      "ipv4_address"),
-    "duplicate dpid": (lambda r: ("POST", "/datapaths", {"node_id": "x", "dpid": "229"}), 409,
+    "duplicate dpid": (lambda r: ("POST", "/datapaths", {"node_id": "x",
+                                                         "dpid": "00000000000000e5"}), 409,
                        "dpid"),
     "unknown network": (lambda r: ("POST", "/interfaces", {"network_uuid": "nw-nosuch"}), 404,
                         "network_uuid"),
@@ -90,6 +93,38 @@ CASES: dict[str, tuple[Case, int, str | None]] = {
     "network in use": (lambda r: ("DELETE", f"/networks/{r.network['uuid']}", None), 409, None),
     "datapath in use": (lambda r: ("DELETE", f"/datapaths/{r.datapath['uuid']}", None), 409,
                         None),
+    # A parameter the write would ignore (issue 9 §2): named, never dropped.
+    "unknown parameter": (lambda r: ("POST", "/networks", {"ipv4_netwrk": "10.1.0.0"}), 422,
+                          "ipv4_netwrk"),
+    "unknown query parameter on DELETE": (
+        lambda r: ("DELETE", f"/interfaces/{r.interface['uuid']}?force=1", None), 422, "force"),
+    "unknown query parameter on POST": (
+        lambda r: ("POST", "/route_links?colour=red", {}), 422, "colour"),
+    "OpenVNet feature not implemented": (lambda r: _interface(r, enable_filtering="true"), 422,
+                                         "enable_filtering"),
+    "PUT of a create-only field": (lambda r: ("PUT", f"/interfaces/{r.interface['uuid']}",
+                                              {"ipv4_address": _subnet(r, 99)}), 422,
+                                   "ipv4_address"),
+    "PUT of a read-only field": (lambda r: ("PUT", f"/networks/{r.network['uuid']}",
+                                            {"uuid": "nw-other"}), 422, "uuid"),
+    "PUT clearing a field with no null": (lambda r: ("PUT", f"/datapaths/{r.datapath['uuid']}",
+                                                     {"node_id": ""}), 422, "node_id"),
+    "join body end disagreeing with the path": (
+        lambda r: ("POST", f"/datapaths/{r.datapath['uuid']}/networks/{r.network['uuid']}",
+                   {"network_uuid": "nw-other"}), 422, "network_uuid"),
+    "route through a plain vif": (lambda r: ("POST", "/routes", {
+        "interface_uuid": r.interface["uuid"], "route_link_uuid": r.route_link["uuid"]}), 422,
+                                  "interface_uuid"),
+    "all-zero MAC": (lambda r: _interface(r, mac_address="00:00:00:00:00:00"), 422,
+                     "mac_address"),
+    "dpid in no OVS form": (lambda r: ("POST", "/datapaths", {"node_id": "x", "dpid": "0x1g"}),
+                            422, "dpid"),
+    "integer with a digit separator": (lambda r: ("POST", "/networks", {
+        "ipv4_network": "10.1.0.0", "ipv4_prefix": "2_4"}), 422, "ipv4_prefix"),
+    "boolean OpenVNet would not take": (lambda r: _interface(r, enable_routing="on"), 422,
+                                        "enable_routing"),
+    "port_name taken on the datapath": (lambda r: _interface(
+        r, owner_datapath_uuid=r.datapath["uuid"], port_name="tap-errors"), 409, "port_name"),
     "malformed JSON": (lambda r: ("POST", "/networks", '{"uuid": "nw-x",'), 400, None),
     "JSON not an object": (lambda r: ("POST", "/networks", "[1, 2]"), 400, None),
     "bad limit": (lambda r: ("GET", "/networks?limit=1001", None), 422, "limit"),

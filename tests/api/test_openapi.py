@@ -59,7 +59,8 @@ def ids(api: Api) -> dict[str, str]:
     datapath = api.create("datapaths", uuid=unique("dp"), node_id=unique("n"),
                           dpid=hex(secrets.randbits(48)))
     iface = api.create("interfaces", uuid=unique("if"), network_uuid=network["uuid"],
-                       owner_datapath_uuid=datapath["uuid"], enable_routing=True)
+                       owner_datapath_uuid=datapath["uuid"], mode="simulated",
+                       enable_routing=True)
     link = api.create("route_links", uuid=unique("rl"))
     route = api.create("routes", uuid=unique("r"), interface_uuid=iface["uuid"],
                        route_link_uuid=link["uuid"])

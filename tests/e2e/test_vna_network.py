@@ -209,6 +209,23 @@ def test_router_chain_costs_one_physical_hop(cloud: Cloud) -> None:
     assert requests, at_h2.lines
 
 
+def test_a_default_route_carries_the_chain(cloud: Cloud) -> None:
+    """r1 knows nw-e only through a default route 0.0.0.0/0 towards nw-b (OpenVNet's
+    routes take prefixes 0-32): r2 takes it on, TTL -2, the connected routes still win."""
+    cloud.api.delete("routes/r-r1far")
+    cloud.api.post("routes", uuid="r-r1default", interface_uuid="if-r1p2", network_uuid="nw-b",
+                   route_link_uuid="rl-r1", ipv4_network="0.0.0.0", ipv4_prefix=0)
+    try:
+        cloud.wait_ping("vm1", "10.5.0.16", timeout=3)
+        assert ping_ok(cloud, "vm1", "10.5.0.16") == [62, 62, 62]
+        assert ping_ok(cloud, "vm1", "10.2.0.14") == [63, 63, 63]
+        ping_fails(cloud, "vm1", "10.9.0.1")  # r2 has no route: dropped, not looped
+    finally:
+        cloud.api.delete("routes/r-r1default")
+        cloud.add_route("r-r1far", "rl-r1", "if-r1p2", "nw-b", "10.5.0.0/24")
+    cloud.wait_ping("vm1", "10.5.0.16", timeout=3)
+
+
 # ------------------------------------------------------------------ dynamics
 
 def test_new_interface_gets_traffic_and_delete_stops_it(cloud: Cloud) -> None:

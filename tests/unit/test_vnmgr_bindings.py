@@ -5,17 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import test_vnmgr_handlers as kit
+import vnmgr_kit as kit
 from sqlalchemy.orm import Session
 
 from vnet.errors import ApiError
 
-call = kit.call
-
-
-@pytest.fixture
-def session(tmp_path):
-    yield from kit.session.__wrapped__(tmp_path)
+call = kit.call  # `session` is conftest.py's fixture
 
 
 def setup_world(session: Session) -> None:

@@ -2,43 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
+from vnmgr_kit import call, refused
 
 from vnet import models as m
-from vnet.errors import ApiError
 from vnet.interface_rows import interface_row
-from vnet.serialize import Row
 from vnmgr.handlers import HANDLERS, Tx
 from vnmgr.handlers.joins import JOINS, End, JoinSpec, create_handler
 from vnmgr.params import Params
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    from vnet.db import make_engine, make_sessionmaker
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'vnmgr.sqlite3'}")
-    m.Base.metadata.create_all(engine)
-    with make_sessionmaker(engine)() as db:
-        yield db
-    engine.dispose()
-
-
-def call(session: Session, op: str, resource: str, target: str | None = None,
-         **params: Any) -> Row:
-    """One handler as vnmgr runs it: `target` is the uuid in the URL, params the body."""
-    return HANDLERS[(op, resource)](Tx(session), target, Params(params))
-
-
-def refused(session: Session, op: str, resource: str, **params: Any) -> ApiError:
-    with pytest.raises(ApiError) as caught:
-        call(session, op, resource, **params)
-    return caught.value
 
 
 def test_every_join_has_create_and_delete() -> None:
@@ -118,7 +92,8 @@ def test_network_prefix_is_derived(session: Session, given: dict[str, str],
 def test_route_destination_defaults_to_its_network(session: Session, given: dict[str, str],
                                                    expected: tuple[str, int]) -> None:
     call(session, "create", "networks", uuid="nw-a", ipv4_network="10.1.0.0/16")
-    call(session, "create", "interfaces", uuid="if-r", mode="simulated", network_uuid="nw-a")
+    call(session, "create", "interfaces", uuid="if-r", mode="simulated", network_uuid="nw-a",
+         enable_routing="true")
     call(session, "create", "route_links", uuid="rl-a")
     row = call(session, "create", "routes", interface_uuid="if-r", route_link_uuid="rl-a",
                **given)
@@ -127,7 +102,8 @@ def test_route_destination_defaults_to_its_network(session: Session, given: dict
 
 def test_route_refuses_a_slash_without_ipv4_prefix(session: Session) -> None:
     call(session, "create", "networks", uuid="nw-a", ipv4_network="10.1.0.0/16")
-    call(session, "create", "interfaces", uuid="if-r", mode="simulated", network_uuid="nw-a")
+    call(session, "create", "interfaces", uuid="if-r", mode="simulated", network_uuid="nw-a",
+         enable_routing="true")
     call(session, "create", "route_links", uuid="rl-a")
     error = refused(session, "create", "routes", interface_uuid="if-r",
                     route_link_uuid="rl-a", ipv4_network="10.1.0.0/16")

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from vnet import models as m
 from vnet.errors import conflict
+from vnet.parse import format_dpid
 from vnet.serialize import Row
 from vnmgr.handlers.bindings import release_datapath
 from vnmgr.handlers.tx import Tx, apply_text, handler
@@ -13,9 +14,10 @@ from vnmgr.params import Params
 
 
 def _dpid(tx: Tx, params: Params, current: m.Datapath | None = None) -> str:
-    """dpid as "0x" + 16 hex digits; raises ApiError(422, "dpid") when absent or not a
-    64-bit integer, ApiError(409, "dpid") when another datapath has it."""
-    dpid = f"0x{params.integer('dpid', required=True, high=2**64 - 1):016x}"
+    """dpid in its stored form ("0x" + 16 hex digits, vnet.parse.format_dpid); raises
+    ApiError(422, "dpid") when absent or not a 64-bit dpid in a form vnet.parse.dpid
+    takes, ApiError(409, "dpid") when another datapath has it."""
+    dpid = format_dpid(params.dpid("dpid", required=True))
     other = tx.session.scalar(select(m.Datapath).where(m.Datapath.dpid == dpid))
     if other is not None and other is not current:
         raise conflict("dpid", f"dpid {dpid} is already used by {other.uuid}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from vnet import models as m
-from vnet.errors import invalid
+from vnet.errors import conflict, invalid
 from vnet.interface_rows import deleted_interface_row, interface_row
 from vnet.registry import INTERFACE_MODES
 from vnet.serialize import Row
@@ -13,10 +15,37 @@ from vnmgr.handlers.tx import Tx, apply_text, handler
 from vnmgr.params import Params
 
 
+def check_port_name(tx: Tx, interface: m.Interface) -> None:
+    """raises ApiError(409, "port_name") when another interface of the same owner
+    datapath has this port_name: a vna binds ports by name, and two interfaces on one
+    name would both claim one port."""
+    if interface.owner_datapath_id is None or interface.port_name is None:
+        return
+    other = tx.session.scalar(select(m.Interface).where(
+        m.Interface.owner_datapath_id == interface.owner_datapath_id,
+        m.Interface.port_name == interface.port_name, m.Interface.id != interface.id))
+    if other is not None:
+        raise conflict("port_name", f"port_name {interface.port_name} is already {other.uuid}'s "
+                                    "on this datapath")
+
+
+def _check_still_routable(tx: Tx, interface: m.Interface) -> None:
+    """raises ApiError(409, "mode" or "enable_routing") when routes go through the
+    interface and it would stop being a router port (the routes would silently die)."""
+    if interface.mode == "simulated" and interface.enable_routing:
+        return
+    route = tx.session.scalar(select(m.Route.uuid).where(m.Route.interface_id == interface.id))
+    if route is not None:
+        field = "mode" if interface.mode != "simulated" else "enable_routing"
+        raise conflict(field, f"{interface.uuid} is the router port of {route}: delete its "
+                              "routes first")
+
+
 @handler("create", "interfaces")
 def create_interface(tx: Tx, _uuid: str | None, params: Params) -> Row:
     """With one mac lease and, given network_uuid, one ip lease on it; raises
-    ApiError(422, "network_uuid") for ipv4_address without network_uuid."""
+    ApiError(422, "network_uuid") for ipv4_address without network_uuid, and see
+    check_port_name."""
     owner = tx.ref(m.Datapath, params, "owner_datapath_uuid", required=False)
     network = tx.ref(m.Network, params, "network_uuid", required=False)
     if network is None and params.has("ipv4_address"):
@@ -27,6 +56,7 @@ def create_interface(tx: Tx, _uuid: str | None, params: Params) -> Row:
                             owner_datapath_id=owner.id if owner else None,
                             port_name=params.text("port_name"),
                             enable_routing=params.boolean("enable_routing", False))
+    check_port_name(tx, interface)
     tx.changes.add(interface)
     mac_lease = new_mac_lease(tx, interface, params)
     if network is not None:
@@ -36,14 +66,20 @@ def create_interface(tx: Tx, _uuid: str | None, params: Params) -> Row:
 
 @handler("update", "interfaces")
 def update_interface(tx: Tx, uuid: str | None, params: Params) -> Row:
+    """An empty owner_datapath_uuid or port_name clears it; errors: see check_port_name
+    and _check_still_routable."""
     interface = tx.get(m.Interface, uuid)
     apply_text(interface, params, "display_name", "port_name")
     if params.has("owner_datapath_uuid"):
         interface.owner_datapath_id = tx.ref(m.Datapath, params, "owner_datapath_uuid").id
+    elif params.clears("owner_datapath_uuid"):
+        interface.owner_datapath_id = None
     if params.has("enable_routing"):
         interface.enable_routing = params.boolean("enable_routing")
     if params.has("mode"):
         interface.mode = params.choice("mode", INTERFACE_MODES)
+    check_port_name(tx, interface)
+    _check_still_routable(tx, interface)
     tx.changes.touch(interface)
     settle(tx, interface)  # a new owner refuses or accepts the existing claims
     return interface_row(tx.session, interface)

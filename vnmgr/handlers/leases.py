@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from vnet import models as m
-from vnet.addr import format_ipv4
+from vnet.addr import format_ipv4, network_bounds
 from vnet.errors import conflict, invalid
 from vnet.serialize import Row
-from vnmgr.allocate import allocate_ipv4
+from vnmgr.allocate import allocate_ipv4, host_range
 from vnmgr.handlers.tx import Tx, handler
 from vnmgr.params import Params
 
@@ -26,19 +26,20 @@ def new_ip_lease(tx: Tx, interface: m.Interface, network: m.Network, params: Par
     """Lease `ipv4_address` (or the lowest free one) on network to interface.
 
     raises ApiError(422, "ipv4_address") when it is outside the network or is its
-    network or broadcast address, ApiError(409, "ipv4_address") when already leased
+    network or broadcast address (none on a /31 or /32: vnmgr.allocate.host_range),
+    ApiError(409, "ipv4_address") when already leased
     there or when the network is full.
     """
     address = params.ipv4("ipv4_address")
     if address is None:
         address = allocate_ipv4(tx.session, network)
     else:
-        first = network.ipv4_network
-        last = first + (1 << (32 - network.ipv4_prefix)) - 1
+        first, last = network_bounds(network.ipv4_network, network.ipv4_prefix)
         if not first <= address <= last:
             raise invalid("ipv4_address", f"{format_ipv4(address)} is outside {network.uuid} "
                                           f"({format_ipv4(first)}/{network.ipv4_prefix})")
-        if network.ipv4_prefix < 31 and address in (first, last):
+        low, high = host_range(first, network.ipv4_prefix)
+        if not low <= address <= high:
             raise invalid("ipv4_address", f"{format_ipv4(address)} is the network or broadcast "
                                           f"address of {network.uuid}")
         if tx.exists(m.IpLease, m.IpLease.network_id == network.id,

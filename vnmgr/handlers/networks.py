@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from vnet import models as m
 from vnet.addr import format_ipv4
 from vnet.errors import conflict, invalid
-from vnet.registry import NETWORK_MODES
+from vnet.registry import NETWORK_MODES, NETWORK_PREFIX, SEGMENT_ID
 from vnet.serialize import Row
 from vnmgr.handlers.tx import Tx, apply_text, handler
 from vnmgr.params import Params, as_integer, as_ipv4
@@ -15,19 +15,20 @@ from vnmgr.params import Params, as_integer, as_ipv4
 DEFAULT_PREFIX = 24
 
 
-def network_address(params: Params) -> tuple[int, int]:
+def network_address(params: Params,
+                    bounds: tuple[int, int] = NETWORK_PREFIX) -> tuple[int, int]:
     """(address, prefix) from `ipv4_network` — "a.b.c.d" or "a.b.c.d/nn" — and
     `ipv4_prefix`, which wins over a /nn suffix; the prefix defaults to 24.
 
     raises ApiError(422, "ipv4_network") when it is absent or not an address,
-    ApiError(422, "ipv4_prefix") when the prefix is not 1-32, and see first_address.
+    ApiError(422, "ipv4_prefix") when the prefix is outside bounds, and see first_address.
     """
     text, slash, suffix = params.text("ipv4_network", required=True).partition("/")
     address = as_ipv4("ipv4_network", text)
     if params.has("ipv4_prefix"):
-        prefix = params.integer("ipv4_prefix", low=1, high=32)
+        prefix = params.integer("ipv4_prefix", low=bounds[0], high=bounds[1])
     elif slash:
-        prefix = as_integer("ipv4_prefix", suffix, low=1, high=32)
+        prefix = as_integer("ipv4_prefix", suffix, low=bounds[0], high=bounds[1])
     else:
         prefix = DEFAULT_PREFIX
     return first_address(address, prefix)
@@ -46,7 +47,7 @@ def first_address(address: int, prefix: int) -> tuple[int, int]:
 def create_network(tx: Tx, _uuid: str | None, params: Params) -> Row:
     """raises ApiError(409, "segment_id") when another network has the segment_id."""
     address, prefix = network_address(params)
-    segment_id = params.integer("segment_id", low=1, high=2**24 - 1)
+    segment_id = params.integer("segment_id", low=SEGMENT_ID[0], high=SEGMENT_ID[1])
     if segment_id is not None and tx.exists(m.Network, m.Network.segment_id == segment_id):
         raise conflict("segment_id", f"segment_id {segment_id} is already in use")
     network = m.Network(uuid=tx.new_uuid("networks", params),
@@ -71,12 +72,10 @@ def create_network(tx: Tx, _uuid: str | None, params: Params) -> Row:
 
 @handler("update", "networks")
 def update_network(tx: Tx, uuid: str | None, params: Params) -> Row:
-    """Only names change; raises ApiError(422, field) for an address, mode or segment."""
+    """Only names change (vnmgr.accept refuses an address, mode or segment: the
+    registry marks them create-only, as OpenVNet's PUT /networks takes only names)."""
     network = tx.get(m.Network, uuid)
     apply_text(network, params, "display_name", "domain_name")
-    for fixed in ("ipv4_network", "ipv4_prefix", "network_mode", "segment_id"):
-        if params.has(fixed):
-            raise invalid(fixed, f"{fixed} cannot be changed; create a new network")
     return tx.row(tx.changes.touch(network))
 
 

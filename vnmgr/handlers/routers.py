@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from vnet import models as m
-from vnet.errors import invalid
+from vnet.addr import format_ipv4
+from vnet.errors import conflict, invalid
+from vnet.registry import ROUTE_PREFIX
 from vnet.serialize import Row
 from vnmgr.handlers.networks import DEFAULT_PREFIX, first_address, network_address
 from vnmgr.handlers.tx import Tx, apply_text, handler
@@ -53,24 +55,55 @@ def _destination(params: Params, network: m.Network) -> tuple[int, int]:
     Errors as networks.network_address."""
     if params.has("ipv4_network"):
         if params.has("ipv4_prefix"):
-            return network_address(params)
+            return network_address(params, ROUTE_PREFIX)
         # Read whole, as before the split: "a.b.c.d/nn" without ipv4_prefix is refused.
         address = params.ipv4("ipv4_network")
         prefix = network.ipv4_prefix if address == network.ipv4_network else DEFAULT_PREFIX
     else:
         address = network.ipv4_network
-        given = params.integer("ipv4_prefix", low=1, high=32)
+        given = params.integer("ipv4_prefix", low=ROUTE_PREFIX[0], high=ROUTE_PREFIX[1])
         prefix = network.ipv4_prefix if given is None else given
     return first_address(address, prefix)
 
 
+def _check_router_port(tx: Tx, interface: m.Interface, network: m.Network) -> None:
+    """raises ApiError(422, "interface_uuid") unless the interface can be a router port
+    (mode=simulated with enable_routing: the vna ignores a route through anything
+    else), ApiError(422, "network_uuid") when it has no address on the route's network
+    (the port's gateway address on it)."""
+    if interface.mode != "simulated" or not interface.enable_routing:
+        raise invalid("interface_uuid", f"{interface.uuid} is not a router port: a route's "
+                                        "interface must have mode=simulated and "
+                                        "enable_routing=true")
+    if not tx.exists(m.IpLease, m.IpLease.interface_id == interface.id,
+                     m.IpLease.network_id == network.id):
+        raise invalid("network_uuid", f"{interface.uuid} has no address on {network.uuid}")
+
+
+def _check_destination_free(tx: Tx, link: m.RouteLink, address: int, prefix: int) -> None:
+    """raises ApiError(409, "ipv4_network") when a route of the link already has this
+    destination: two networks with one subnet on one router (or the same route twice)
+    would leave which one gets the traffic to chance. Nested prefixes are fine: the
+    longest prefix wins, which is what a default route next to connected ones needs."""
+    other = tx.session.scalar(select(m.Route).where(
+        m.Route.route_link_id == link.id, m.Route.ipv4_network == address,
+        m.Route.ipv4_prefix == prefix))
+    if other is not None:
+        raise conflict("ipv4_network", f"{format_ipv4(address)}/{prefix} is already routed "
+                                       f"on {link.uuid} by {other.uuid}")
+
+
 @handler("create", "routes")
 def create_route(tx: Tx, _uuid: str | None, params: Params) -> Row:
+    """Errors: see _route_network, _destination, _check_router_port and
+    _check_destination_free."""
     uuid = tx.new_uuid("routes", params)
     interface = tx.ref(m.Interface, params, "interface_uuid")
     link = tx.ref(m.RouteLink, params, "route_link_uuid")
     network = _route_network(tx, params, interface)
     address, prefix = _destination(params, network)
+    _check_router_port(tx, interface, network)
+    _check_destination_free(tx, link, address, prefix)
     route = m.Route(uuid=uuid, display_name=params.text("display_name"),
                     interface_id=interface.id, route_link_id=link.id, network_id=network.id,
                     ipv4_network=address, ipv4_prefix=prefix,

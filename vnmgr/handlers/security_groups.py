@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from vnet import models as m
+from vnet.registry import RULES_MAX_LEN
 from vnet.serialize import Row
 from vnmgr.handlers.tx import Tx, apply_text, handler
 from vnmgr.params import Params
-
-RULES_MAX_LEN = 65535
 
 
 @handler("create", "security_groups")
@@ -23,8 +22,7 @@ def create_security_group(tx: Tx, _uuid: str | None, params: Params) -> Row:
 def update_security_group(tx: Tx, uuid: str | None, params: Params) -> Row:
     group = tx.get(m.SecurityGroup, uuid)
     apply_text(group, params, "display_name", "description")
-    if params.has("rules"):
-        group.rules = params.text("rules", max_len=RULES_MAX_LEN)
+    apply_text(group, params, "rules", max_len=RULES_MAX_LEN)
     return tx.row(tx.changes.touch(group))
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from vnet import models as m
 from vnet.errors import conflict, invalid, not_found
+from vnet.registry import TEXT_MAX_LEN, UUID_MAX_LEN
 from vnet.serialize import Row, serialize
 from vnmgr.allocate import allocate_mac, mac_in_use
 from vnmgr.changes import ChangeSet
@@ -39,7 +40,7 @@ class Tx:
         """The row named by the uuid in `field`, or None when optional and absent;
         raises ApiError(422, field) when required and absent, ApiError(404, field) when
         no such row exists."""
-        uuid = params.text(field, required, max_len=300)
+        uuid = params.text(field, required, max_len=UUID_MAX_LEN)
         if uuid is None:
             return None
         obj = self.find(model, uuid)
@@ -67,13 +68,16 @@ class Tx:
 
     def unique_mac(self, params: Params, field: str = "mac_address") -> int:
         """The MAC in `field`, or a free random one when absent; raises
-        ApiError(422, field) when malformed or multicast, ApiError(409, field) when any
+        ApiError(422, field) when malformed, multicast (broadcast included) or all zeros
+        (00:00:00:00:00:00 is no station's address, IEEE 802), ApiError(409, field) when any
         lease, route link or join already uses it."""
         mac = params.mac(field)
         if mac is None:
             return allocate_mac(self.session)
         if mac & (1 << 40):
             raise invalid(field, f"{field} must be a unicast MAC address")
+        if mac == 0:
+            raise invalid(field, f"{field} 00:00:00:00:00:00 is not a usable address")
         if mac_in_use(self.session, mac):
             raise conflict(field, f"{field} {params.text(field)} is already in use")
         return mac
@@ -105,8 +109,13 @@ def handler(op: str, resource: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def apply_text(obj: m.Resource, params: Params, *fields: str) -> None:
-    """Copy each given text field onto obj (an update leaves absent fields alone)."""
+def apply_text(obj: m.Resource, params: Params, *fields: str,
+               max_len: int = TEXT_MAX_LEN) -> None:
+    """Copy each given text field onto obj and clear (set to null) each one sent empty;
+    an update leaves absent fields alone. vnmgr.accept has already refused an empty
+    value for a field that cannot be null."""
     for field in fields:
         if params.has(field):
-            setattr(obj, field, params.text(field))
+            setattr(obj, field, params.text(field, max_len=max_len))
+        elif params.clears(field):
+            setattr(obj, field, None)
