@@ -171,7 +171,7 @@ def test_a_switch_refusing_meters_refuses_the_punting_flows_until_they_work() ->
     switch.reject_meters = False
     agent.queue.put(("ports", {"a": OvsPort("a", 4, "if-a", "")}))
     agent.queue.put(("stop", None))
-    agent._run()  # the worker: the failed incremental sync becomes a full one
+    agent._run()  # the worker: after a failed full sync the next change syncs in full
     assert switch.meters == {4: spec(4)}
     assert set(switch.flows) == {(f.table, f.cookie) for f in agent.desired.flows().values()}
 
