@@ -26,25 +26,19 @@ SIZE, COUNT = 3000, 3  # ICMP data: 3008-byte ICMP messages, three fragments eac
 
 @pytest.fixture(scope="module", params=TRANSPORTS)
 def cloud(request: pytest.FixtureRequest, e2e_environment: None) -> Iterator[Cloud]:
-    lab = Lab()
-    try:
+    with Lab() as lab:  # closed (namespaces, processes) whatever happens
         c = Cloud(lab, transport=request.param).start()
-        for name in ("h1", "h2"):
-            c.add_host(name)
-        c.add_network("nw-a", "10.1.0.0/24")
-        c.add_network("nw-b", "10.2.0.0/24")
-        c.add_router("rl-r1", {"nw-a": "10.1.0.1", "nw-b": "10.2.0.1"})
+        c.add_two_routed_networks()
         c.add_vm("h1", "vm1", "nw-a", "10.1.0.11")
         c.add_vm("h2", "vm2", "nw-a", "10.1.0.12")
         c.add_vm("h2", "vm3", "nw-b", "10.2.0.13")
-        c.wait_ping("vm1", "10.1.0.12", timeout=15)
-        c.wait_ping("vm1", "10.2.0.13", timeout=15)
+        try:
+            for dst in ("10.1.0.12", "10.2.0.13"):
+                c.wait_ping("vm1", dst, timeout=15)
+        except BaseException:
+            lab.collect_logs(lab.base_dir / f"failed-fragments-{request.param}")
+            raise
         yield c
-    except BaseException:
-        lab.collect_logs(lab.base_dir / f"failed-fragments-{request.param}")
-        raise
-    finally:
-        lab.close()
 
 
 def vm_mtu(c: Cloud) -> int:
