@@ -172,15 +172,15 @@ def fragment_answer(view: View, packet_in: PacketIn) -> list[PacketOut]:
     eth, _, rest = ethernet.ethernet.parser(packet_in.data)
     ip, _, data = ipv4.ipv4.parser(rest)
     header_len = ip.header_length * 4
-    if (eth.ethertype != ETH_IPV4 or ip.total_length > len(rest) or header_len < 20
-            or packet_utils.checksum(rest[:header_len]) != 0):
+    if (eth.ethertype != ETH_IPV4 or ip.proto != IP_PROTO_ICMP or header_len < 20
+            or ip.total_length > len(rest) or packet_utils.checksum(rest[:header_len]) != 0):
         return []
     key = (view.binding.datapath_uuid, packet_in.in_port, ip.src, ip.dst, ip.proto,
            ip.identification)
     piece = ipfrag.Fragment(ip.offset * 8, bool(ip.flags & IP_MF), bytes(data))
     done = REASSEMBLY.add(key, (view.binding.datapath_uuid, packet_in.in_port), piece,
                           header_len, ip.total_length)
-    if done is None or ip.proto != IP_PROTO_ICMP or len(done.payload) < icmp.icmp._MIN_LEN:
+    if done is None or len(done.payload) < icmp.icmp._MIN_LEN:
         return []
     request, _, _ = icmp.icmp.parser(done.payload)
     if request.type != ICMP_ECHO_REQUEST or packet_utils.checksum(done.payload) != 0:
@@ -189,8 +189,8 @@ def fragment_answer(view: View, packet_in: PacketIn) -> list[PacketOut]:
         return []
     reply = icmp.icmp(type_=ICMP_ECHO_REPLY, code=request.code, csum=0, data=request.data)
     payload = bytes(reply.serialize(bytearray(), None))
-    return [PacketOut(IN_PORT, _frame(eth, ip, piece)) for piece in
-            ipfrag.fragment(payload, done.largest)]
+    return [PacketOut(IN_PORT, _frame(eth, ip, part))
+            for part in ipfrag.fragment(payload, done.largest)]
 
 
 def _frame(request_eth: ethernet.ethernet, request_ip: ipv4.ipv4,
