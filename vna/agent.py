@@ -81,6 +81,9 @@ class Agent:
         self.connection: SwitchConnection | None = None
         self.view: View | None = None
         self.have_model = False
+        # The last full sync failed: what the switch holds is unknown, so the next
+        # change syncs in full rather than adding a diff to an unknown table.
+        self.resync_pending = False
         self.synced = threading.Event()  # set after each successful sync; tests and bench
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="agent", daemon=True)
@@ -263,6 +266,9 @@ class Agent:
         if not dirty:
             return
         added, removed = self.desired.update(view, dirty)
+        if self.connection is not None and self.resync_pending:
+            self._full_sync()
+            return
         if self.connection is not None:
             # Meters first: the flows being added may name them (vna.meters).
             meters = self.meters.before_flows(self.connection, view)
@@ -281,8 +287,10 @@ class Agent:
             self.meters.after_flows(self.connection, meters)
         except SwitchError as exc:
             self.stats.sync_failures += 1
+            self.resync_pending = True
             log.error("full sync failed: %s", exc)
             return
+        self.resync_pending = False
         self.stats.full_syncs += 1
         self.stats.last_sync_seconds = stats.seconds
         self._synced()

@@ -48,6 +48,7 @@ PREREQUISITES = (
     ("arp_", "eth_type", 0x0806),
     ("ipv4_", "eth_type", 0x0800),
     ("ip_proto", "eth_type", 0x0800),
+    ("ip_frag", "eth_type", 0x0800),
     ("icmpv4_", "ip_proto", 1),
     ("tcp_", "ip_proto", 6),
     ("udp_", "ip_proto", 17),

@@ -120,14 +120,17 @@ PIPELINE: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         Table.ROUTE, Stage.INGRESS, Table.L2_LOOKUP,
-        frozenset({"metadata", "eth_dst", "eth_type", "ip_proto", "ipv4_dst", "icmpv4_type"}),
+        frozenset({"metadata", "eth_dst", "eth_type", "ip_proto", "ipv4_dst", "icmpv4_type",
+                   "in_port", "ip_frag"}),
         True,
         """Distributed router, source side only.  First the router's own addresses:
         (network, eth_dst=router port MAC, ipv4_dst=its gateway IP) answers ICMP echo out
-        of IN_PORT and drops anything else.  Then (network, eth_dst=router port MAC,
-        ipv4_dst in prefix) -> metadata := final destination network, eth_src := MAC of
-        the last router's port there, dec_ttl once per router on the precomputed path,
-        -> ARP_RESOLVE.  Longest prefix wins through priority.  Miss -> L2_LOOKUP.""",
+        of IN_PORT and drops anything else; fragments of ICMP to it are punted per local
+        vif (in_port, its meter) to be reassembled and answered by the agent.  Then
+        (network, eth_dst=router port MAC, ipv4_dst in prefix) -> metadata := final
+        destination network, eth_src := MAC of the last router's port there, dec_ttl once
+        per router on the precomputed path, -> ARP_RESOLVE.  Longest prefix wins through
+        priority.  Miss -> L2_LOOKUP.""",
     ),
     TableSpec(
         Table.ARP_RESOLVE, Stage.INGRESS, None,
@@ -236,6 +239,9 @@ class Prio(IntEnum):
     # echo requests are answered, everything else is consumed (dropped).
     GATEWAY = 200
     GATEWAY_ECHO = 201
+    # ...and a fragment of ICMP to it (even the first one, which carries the echo
+    # header) goes to the controller, which reassembles it and answers in full.
+    GATEWAY_FRAGMENT = 202
 
 
 # --- table misses -----------------------------------------------------------------
@@ -256,6 +262,10 @@ ETH_ARP = 0x0806
 ARP_REQUEST = 1
 ARP_REPLY = 2
 IP_PROTO_ICMP = 1
+# ip_frag (NXM_NX_IP_FRAG; ovs-ofctl prints nw_frag) value/mask: bit 0 = any fragment,
+# bit 1 = not the first one.  (1, 1) is "nw_frag=yes": every fragment of a datagram.
+IP_FRAG_ANY = 1
+IP_FRAG_LATER = 2
 ICMP_ECHO_REPLY = 0
 ICMP_ECHO_REQUEST = 8
 # A router path longer than this is treated as a loop and dropped.

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 from vna.actions import IN_PORT, Action, Controller, Meter
 from vna.feature import Feature
-from vna.features import BY_KIND
 from vna.flows import cookie_parts
 from vna.meters import port_meter_id
 from vna.view import View
@@ -91,13 +90,20 @@ def punt_actions(ofport: int) -> tuple[Action, ...]:
 def dispatch(
     view: View,
     packet_in: PacketIn,
-    features_by_kind: Mapping[int, Feature] = BY_KIND,
+    features_by_kind: Mapping[int, Feature] | None = None,
     stats: PuntStats | None = None,
 ) -> list[PacketOut]:
     """The packets to send in answer to `packet_in`, from the handler of the feature
-    owning the punting flow's cookie kind; [] (counted in `stats`) when there is none or
-    it raises.  Returned ports are ofports: IN_PORT is resolved to the ingress port."""
+    owning the punting flow's cookie kind (default: the registry, vna.features.BY_KIND,
+    read at call time); [] (counted in `stats`) when there is none or it raises.
+    Returned ports are ofports: IN_PORT is resolved to the ingress port."""
     stats = STATS if stats is None else stats
+    if features_by_kind is None:
+        # Imported here: feature modules import this one (punt_actions, PacketOut) while
+        # the registry is being built.
+        from vna.features import BY_KIND
+
+        features_by_kind = BY_KIND
     kind = packet_in.kind
     feature = features_by_kind.get(kind)
     if feature is None:

@@ -2,7 +2,8 @@
 dispatches the packet-in by cookie kind to the feature's handler on its worker queue,
 and sends the answer back with a packet-out.
 
-No production feature punts yet, so this vna runs with the test-only echo feature
+The production punt (fragments to a gateway) has its own e2e test
+(test_gateway_fragments.py); here the vna runs with the test-only echo feature
 (tests/unit/echo_feature.py: UDP to port 7 is answered from the controller), loaded by
 tests/e2e/echo_site/sitecustomize.py through PYTHONPATH - production code is unchanged.
 """

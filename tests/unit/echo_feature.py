@@ -1,9 +1,9 @@
 """A test-only feature that punts and answers: UDP echo (RFC 862) from the controller.
 
 It punts UDP to port 7 from a local vif in the PUNT stage (through the vif's meter) and
-answers with the datagram sent back, built with os_ken.lib.packet.  No production
-feature punts yet; the unit tests (test_vna_punt.py) and the e2e test of the packet-in
-path with a real switch (tests/e2e/test_punt.py, which loads it into a vna through
+answers with the datagram sent back, built with os_ken.lib.packet.  The unit tests
+(test_vna_punt.py) and the e2e test of the packet-in path with a real switch
+(tests/e2e/test_punt.py, which loads it into a vna through
 tests/e2e/echo_site/sitecustomize.py) use it.  Imports nothing that binds the feature
 registry (vna.desired), so it can be registered before the vna starts.
 """

@@ -95,10 +95,13 @@ class FakeSwitch:
                 self.log.append(("meter+", msg.meter_id))
 
     def send_bundle(self, messages: list[Any]) -> None:
+        for msg in messages:  # OVS rejects a flow naming an unknown meter: no flow applied
+            meters = [i.meter_id for i in getattr(msg, "instructions", [])
+                      if hasattr(i, "meter_id")]
+            if msg.command == ofp.OFPFC_ADD and not all(i in self.meters for i in meters):
+                raise SwitchError("OFPMMFC_INVALID_METER: flow before its meter")
         for msg in messages:
             if msg.command == ofp.OFPFC_ADD:
-                meters = [i.meter_id for i in msg.instructions if hasattr(i, "meter_id")]
-                assert all(i in self.meters for i in meters), "flow before its meter"
                 self.flows[(msg.table_id, msg.cookie)] = msg
             else:
                 self.flows.pop((msg.table_id, msg.cookie), None)
@@ -111,6 +114,7 @@ class FakeSwitch:
 def connected_agent(switch: FakeSwitch, ports: dict[str, int]) -> Agent:
     m = kit.routed_world()
     m.vif("c", "dp-1", "nw-1", "10.1.0.30")
+    m.vif("d", "dp-1", m.network("3", "10.3.0.0/24"), "10.3.0.30")  # no router: no punt
     for dp in m.model["datapaths"].values():
         dp["dpid"] = f"0x{switch.dpid:016x}" if dp["uuid"] == "dp-1" else "0x2"
     agent = Agent("1", "tunnel", None, meters=CONFIG)
@@ -147,12 +151,29 @@ def test_port_changes_add_and_delete_meters_around_the_flows() -> None:
 def test_meter_failures_are_counted_and_do_not_stop_the_flows() -> None:
     switch = FakeSwitch(0x1)
     switch.reject_meters = True
-    agent = connected_agent(switch, {"a": 3})
+    agent = connected_agent(switch, {"d": 3})  # d's network has no gateway: punts nothing
     assert agent.meters.failures == 1 and switch.meters == {}
     assert switch.flows and agent.stats.full_syncs == 1
     switch.reject_meters = False
-    agent._on_ports({"a": OvsPort("a", 4, "if-a", "")})
+    agent._on_ports({"d": OvsPort("d", 4, "if-d", "")})
     assert switch.meters == {4: spec(4)}  # re-read and retried on the next change
+
+
+def test_a_switch_refusing_meters_refuses_the_punting_flows_until_they_work() -> None:
+    """a's network has a gateway, so a has a punting flow (fragments of ICMP to it,
+    vna.features.gateway) naming its meter: while the switch refuses meters it refuses
+    that flow, and with it the whole atomic bundle; the next change retries both."""
+    switch = FakeSwitch(0x1)
+    switch.reject_meters = True
+    agent = connected_agent(switch, {"a": 3})
+    assert agent.meters.failures == 1 and agent.stats.sync_failures == 1
+    assert switch.meters == {} and switch.flows == {}
+    switch.reject_meters = False
+    agent.queue.put(("ports", {"a": OvsPort("a", 4, "if-a", "")}))
+    agent.queue.put(("stop", None))
+    agent._run()  # the worker: after a failed full sync the next change syncs in full
+    assert switch.meters == {4: spec(4)}
+    assert set(switch.flows) == {(f.table, f.cookie) for f in agent.desired.flows().values()}
 
 
 def test_meter_syncer_without_view_deletes_its_meters_one_by_one() -> None:

@@ -1,7 +1,8 @@
 """The packet-in path without a switch: frames through the desired flows, punts
 dispatched by cookie kind to a feature's handler, reply frames checked.
 
-The echo feature (echo_feature.py) is test-only: no production feature punts yet.
+The echo feature (echo_feature.py) is test-only; the production punt (fragments of ICMP
+to a gateway) has its own tests in test_vna_gateway_fragments.py.
 """
 
 from __future__ import annotations
@@ -69,12 +70,15 @@ def test_other_traffic_is_not_punted(world) -> None:
 
 def test_production_flows_punt_only_through_their_ports_meter() -> None:
     """The rule every punting flow keeps: Meter(meter of its in_port) before
-    Controller.  (Today no production flow punts at all.)"""
+    Controller.  (Today: the gateway's punt of fragments, one per local vif.)"""
     m = kit.routed_world()
+    punting = 0
     for dp, ports in (("1", {"if-a": 1}), ("2", {"if-b": 2})):
         for flow in kit.agent_on(m, dp, ports).desired.flows().values():
             if any(isinstance(x, Controller) for x in flow.actions):
                 assert flow.actions[:2] == punt_actions(flow.match_dict()["in_port"]), flow
+                punting += 1
+    assert punting == 2
 
 
 def test_punt_actions_are_the_ports_meter_then_the_controller() -> None:

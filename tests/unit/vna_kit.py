@@ -17,7 +17,7 @@ from vna.features import FEATURES, _check
 from vna.flows import Flow, by_cookie
 from vna.flowsim import Outcome, Pipeline, SimError
 from vna.modelstore import ModelStore
-from vna.pipeline import Table
+from vna.pipeline import ETH_IPV4, IP_FRAG_ANY, IP_FRAG_LATER, Table
 from vna.punt import PacketIn, PacketOut, PuntStats, dispatch
 from vna.view import _INDEXES, RESOURCES, LocalBinding, View
 
@@ -324,7 +324,18 @@ def arp_request(in_port: int, sha: str, spa: str, tpa: str, **extra: Any) -> dic
 # ------------------------------------------------------------------ the packet-in path
 
 def frame_fields(frame: bytes, in_port: int) -> dict:
-    """The flowsim packet (OXM field names) of an Ethernet frame, parsed with os-ken."""
+    """The flowsim packet (OXM field names) of an Ethernet frame, parsed with os-ken.
+    As in OVS, an IPv4 fragment has ip_frag (bit 0: a fragment, bit 1: not the first)
+    and only the first fragment has L4 fields (later ones match them as 0)."""
+    eth, _, rest = ethernet.ethernet.parser(frame)
+    if eth.ethertype == ETH_IPV4:
+        ip, _, _ = ipv4.ipv4.parser(rest)
+        if ip.offset:  # os-ken would parse the middle of the data as an L4 header
+            return dict(in_port=in_port, eth_src=eth.src, eth_dst=eth.dst,
+                        eth_type=eth.ethertype, ipv4_src=ip.src, ipv4_dst=ip.dst,
+                        ip_proto=ip.proto, ip_ttl=ip.ttl, ip_dscp=ip.tos >> 2,
+                        ip_frag=IP_FRAG_ANY | IP_FRAG_LATER,
+                        **_LATER_L4.get(ip.proto, {}))
     pkt = packet.Packet(frame)
     eth = pkt.get_protocol(ethernet.ethernet)
     fields: dict[str, Any] = dict(in_port=in_port, eth_src=eth.src, eth_dst=eth.dst,
@@ -334,7 +345,7 @@ def frame_fields(frame: bytes, in_port: int) -> dict:
                       arp_tha=a.dst_mac, arp_tpa=a.dst_ip)
     if (ip := pkt.get_protocol(ipv4.ipv4)) is not None:
         fields.update(ipv4_src=ip.src, ipv4_dst=ip.dst, ip_proto=ip.proto, ip_ttl=ip.ttl,
-                      ip_dscp=ip.tos >> 2)
+                      ip_dscp=ip.tos >> 2, ip_frag=IP_FRAG_ANY if ip.flags & 1 else 0)
     if (u := pkt.get_protocol(udp.udp)) is not None:
         fields.update(udp_src=u.src_port, udp_dst=u.dst_port)
     if (t := pkt.get_protocol(tcp.tcp)) is not None:
@@ -342,6 +353,11 @@ def frame_fields(frame: bytes, in_port: int) -> dict:
     if (i := pkt.get_protocol(icmp.icmp)) is not None:
         fields.update(icmpv4_type=i.type, icmpv4_code=i.code)
     return fields
+
+
+# What OVS matches as the L4 fields of a fragment that is not the first one.
+_LATER_L4 = {1: dict(icmpv4_type=0, icmpv4_code=0), 6: dict(tcp_src=0, tcp_dst=0),
+             17: dict(udp_src=0, udp_dst=0)}
 
 
 def punt_replies(agent: Agent, frame: bytes, in_port: int,

@@ -9,5 +9,5 @@ from echo_feature import ECHO
 import vna.features as registry
 
 registry.FEATURES = (*registry.FEATURES, ECHO)
-# In place: vna.punt.dispatch took this dict as its default when it was imported.
+# In place, for anyone holding the dict (vna.punt.dispatch reads it at call time).
 registry.BY_KIND.update(registry._check(registry.FEATURES))
