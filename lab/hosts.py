@@ -18,7 +18,8 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lab.netns import Netns, add_veth, list_netns
@@ -296,6 +297,18 @@ class Lab:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @contextmanager
+    def logs_kept_on_failure(self, label: str) -> Iterator[Lab]:
+        """`with Lab().logs_kept_on_failure("x") as lab:` closes the lab on the way out,
+        and when the block raises copies every log to `base_dir/failed-<label>` first."""
+        try:
+            yield self
+        except BaseException:
+            self.collect_logs(self.base_dir / f"failed-{label}")
+            raise
+        finally:
+            self.close()
 
     def __repr__(self) -> str:
         return f"Lab({self.prefix!r})"

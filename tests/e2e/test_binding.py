@@ -22,8 +22,7 @@ INTERVAL = 0.05
 
 @pytest.fixture(scope="module", params=TRANSPORTS)
 def cloud(request: pytest.FixtureRequest, e2e_environment: None) -> Iterator[Cloud]:
-    lab = Lab()
-    try:
+    with Lab().logs_kept_on_failure(f"binding-{request.param}") as lab:
         c = Cloud(lab, transport=request.param).start()
         c.add_two_routed_networks(("h1", "h2"))
         c.add_vm("h1", "vm1", "nw-a", "10.1.0.11")
@@ -31,11 +30,6 @@ def cloud(request: pytest.FixtureRequest, e2e_environment: None) -> Iterator[Clo
         c.add_vm("h2", "vm3", "nw-b", "10.2.0.13")
         c.wait_ping("vm1", "10.1.0.12", timeout=15)
         yield c
-    except BaseException:
-        lab.collect_logs(lab.base_dir / f"failed-binding-{request.param}")
-        raise
-    finally:
-        lab.close()
 
 
 def free_interface(c: Cloud, name: str, ip: str, mac: str, **extra: str) -> None:

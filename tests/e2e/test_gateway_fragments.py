@@ -26,18 +26,14 @@ SIZE, COUNT = 3000, 3  # ICMP data: 3008-byte ICMP messages, three fragments eac
 
 @pytest.fixture(scope="module", params=TRANSPORTS)
 def cloud(request: pytest.FixtureRequest, e2e_environment: None) -> Iterator[Cloud]:
-    with Lab() as lab:  # closed (namespaces, processes) whatever happens
+    with Lab().logs_kept_on_failure(f"fragments-{request.param}") as lab:
         c = Cloud(lab, transport=request.param).start()
         c.add_two_routed_networks()
         c.add_vm("h1", "vm1", "nw-a", "10.1.0.11")
         c.add_vm("h2", "vm2", "nw-a", "10.1.0.12")
         c.add_vm("h2", "vm3", "nw-b", "10.2.0.13")
-        try:
-            for dst in ("10.1.0.12", "10.2.0.13"):
-                c.wait_ping("vm1", dst, timeout=15)
-        except BaseException:
-            lab.collect_logs(lab.base_dir / f"failed-fragments-{request.param}")
-            raise
+        for dst in ("10.1.0.12", "10.2.0.13"):
+            c.wait_ping("vm1", dst, timeout=15)
         yield c
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Iterator
-from contextlib import closing
 
 import pytest
 from click.testing import CliRunner
@@ -68,12 +67,8 @@ def partial_cloud(c: Cloud) -> Cloud:
 
 @pytest.fixture(scope="module", params=["tunnel", "mac2mac"])
 def cloud(request: pytest.FixtureRequest, e2e_environment: None) -> Iterator[Cloud]:
-    with closing(Lab()) as lab:  # the lab is removed even when building it fails
-        try:
-            yield partial_cloud(Cloud(lab, transport=request.param).start())
-        except BaseException:
-            lab.collect_logs(lab.base_dir / f"failed-partial-{request.param}")
-            raise
+    with Lab().logs_kept_on_failure(f"partial-{request.param}") as lab:
+        yield partial_cloud(Cloud(lab, transport=request.param).start())
 
 
 def test_routed_traffic_flows_once_each_datapath_has_a_route_link_mac(cloud: Cloud) -> None:

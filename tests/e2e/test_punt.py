@@ -52,8 +52,7 @@ print(json.dumps({"sent": count, "echoed": echoed}))
 
 @pytest.fixture(scope="module")
 def cloud(e2e_environment: None) -> Iterator[Cloud]:
-    lab = Lab()
-    try:
+    with Lab().logs_kept_on_failure("punt") as lab:
         c = Cloud(lab, transport="tunnel").start()
         # Only the vna gets the echo feature (vnmgr and webapi are already running).
         c.services.extra_env.update(PYTHONPATH=ECHO_PYTHONPATH, VNET_VNA_PUNT_METER_RATE=str(RATE),
@@ -64,11 +63,6 @@ def cloud(e2e_environment: None) -> Iterator[Cloud]:
         c.add_vm("h1", "vm2", "nw-a", "10.1.0.12")
         c.wait_ping("vm1", "10.1.0.12", timeout=15)
         yield c
-    except BaseException:
-        lab.collect_logs(lab.base_dir / "failed-punt")
-        raise
-    finally:
-        lab.close()
 
 
 def echo(c: Cloud, vm: str, ip: str, count: int) -> dict:

@@ -23,8 +23,7 @@ TRANSPORTS = ["tunnel", "mac2mac"]
 
 @pytest.fixture(scope="module", params=TRANSPORTS)
 def cloud(request: pytest.FixtureRequest, e2e_environment: None) -> Iterator[Cloud]:
-    lab = Lab()
-    try:
+    with Lab().logs_kept_on_failure(request.param) as lab:
         c = Cloud(lab, transport=request.param).start()
         for name in ("h1", "h2", "h3"):
             c.add_host(name)
@@ -50,11 +49,6 @@ def cloud(request: pytest.FixtureRequest, e2e_environment: None) -> Iterator[Clo
         c.add_vm("h1", "vmd2", "nw-d", "10.3.0.7")
         c.wait_ping("vm1", "10.1.0.12", timeout=15)
         yield c
-    except BaseException:
-        lab.collect_logs(lab.base_dir / f"failed-{request.param}")
-        raise
-    finally:
-        lab.close()
 
 
 def ping_ok(c: Cloud, src: str, dst: str, count: int = 3) -> list[int]:
