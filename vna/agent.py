@@ -224,7 +224,7 @@ class Agent:
         are bound here, and the other interfaces this datapath owns.  A changed set of
         vif claims is reported to vnmgr, which decides the bindings."""
         claims, owned = self.claims.update(view, datapath_uuid, self.ports)
-        self.reporter.offer(datapath_uuid, claims)
+        self.reporter.offer(datapath_uuid, claims, view.claims_on(datapath_uuid))
         bound = {uuid: claim.ofport for uuid, claim in claims.items()
                  if view.host_datapath(uuid) == datapath_uuid}
         tunnel = self.ports.get(self.tunnel_port) if self.tunnel_port else None

@@ -21,6 +21,13 @@ log = logging.getLogger("vna.claims")
 Report = tuple[str, Mapping[str, Claim]]
 
 
+def _agrees(claims: Mapping[str, Claim], recorded: Mapping[str, Mapping[str, object]]) -> bool:
+    """The model holds exactly these claims (ports; vnmgr owns the states and reasons)."""
+    return claims.keys() == recorded.keys() and all(
+        (c.port_name, c.ofport) == (recorded[u].get("port_name"), recorded[u].get("port_number"))
+        for u, c in claims.items())
+
+
 class ClaimReporter:
     def __init__(self, rpc: RpcClient | None, retry: float = 1.0) -> None:
         self.rpc = rpc
@@ -36,12 +43,17 @@ class ClaimReporter:
         if rpc is not None:
             self._thread.start()
 
-    def offer(self, datapath_uuid: str, claims: Mapping[str, Claim]) -> None:
+    def offer(self, datapath_uuid: str, claims: Mapping[str, Claim],
+              recorded: Mapping[str, Mapping[str, object]] | None = None) -> None:
         """The current claims of datapath `datapath_uuid`; sent if they differ from the
-        last set vnmgr took."""
+        last set vnmgr took, or from what the model records for the datapath
+        (`recorded`: active_interfaces rows by interface) - vnmgr may have dropped them,
+        e.g. when the datapath was deleted and created again."""
         report = (datapath_uuid, dict(claims))
         with self._cond:
-            if report == (self._pending or self._sent):
+            if report == self._pending:
+                return
+            if report == self._sent and (recorded is None or _agrees(claims, recorded)):
                 return
             self._pending = report
             self._cond.notify()

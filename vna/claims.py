@@ -37,17 +37,28 @@ class Claim:
                 "port_number": self.ofport, "detail": self.detail}
 
 
+# The bridge's own port (OFPP_LOCAL) is never an interface's.
+OFPP_LOCAL = 0xFFFE
+# Ports of these OVSDB types carry the underlay or join bridges: never a VM's.
+INFRASTRUCTURE_TYPES = frozenset({"vxlan", "geneve", "gre", "stt", "lisp", "patch"})
+
+
 def _interface_of(view: View, datapath_uuid: str, port: OvsPort) -> str | None:
     """The one interface a port is: its iface-id; else the interface with its name owned
-    here, else an unowned one (the lowest id: port names are only unique per datapath)."""
+    here (a host interface before a vif), else an unowned one (the lowest id: port names
+    are only unique per datapath).  Infrastructure ports may only be host interfaces."""
+    infrastructure = port.ofport == OFPP_LOCAL or port.type in INFRASTRUCTURE_TYPES
     if port.iface_id and view.interface(port.iface_id) is not None:
-        return port.iface_id
-    named = view.interfaces_named(port.name)
-    for owner in (datapath_uuid, None):
-        match = [i for i in named if i.get("owner_datapath_uuid") == owner]
-        if match:
-            return min(match, key=lambda i: i["id"])["uuid"]
-    return None
+        candidates = [view.interface(port.iface_id)]
+    else:
+        named = view.interfaces_named(port.name)
+        candidates = [i for i in named if i.get("owner_datapath_uuid") == datapath_uuid]
+        candidates = candidates or [i for i in named if i.get("owner_datapath_uuid") is None]
+    if infrastructure:
+        candidates = [i for i in candidates if i.get("mode") != "vif"]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda i: (i.get("mode") == "vif", i["id"]))["uuid"]
 
 
 def _candidates(view: View, datapath_uuid: str, ports: Mapping[str, OvsPort]

@@ -197,6 +197,10 @@ class View:
         """Interfaces whose port_name is this (any datapath)."""
         return self._by_port_name.get(port_name, [])
 
+    def claims_on(self, datapath_uuid: str) -> dict[str, Row]:
+        """The port claims the model holds for a datapath (any state), by interface."""
+        return {r["interface_uuid"]: r for r in self._claims_by_dp.get(datapath_uuid, [])}
+
     def bound_datapath(self, interface_uuid: str) -> str | None:
         """Where a vif's port is bound (its active claim, vnmgr.handlers.bindings)."""
         for claim in self._claims.get(interface_uuid, []):

@@ -69,6 +69,9 @@ def dpid(value: Any) -> int:
         raise ValueError(f"{value!r} is not a datapath id")
     if not 0 <= number <= DPID_MAX:
         raise ValueError(f"{value!r} does not fit in 64 bits")
+    if number == 0:
+        # ovs-vswitchd.conf.db(5), other-config:datapath-id: "may not be all-zero"
+        raise ValueError(f"{value!r} is all zero, which no datapath can have")
     return number
 
 

@@ -42,12 +42,19 @@ def request_params(op: str, resource: str,
     params: dict[str, Any] = {}
     sent_as: dict[str, str] = {}
     aliases = dict(res.aliases)
+    given_as: dict[str, str] = {}  # our name -> the name the client used for it
     for name, value in raw.items():
         ours = aliases.get(name, name)
         if ours not in allowed:
             raise _refusal(op, res, name, ours)
-        if ours in params:
-            raise invalid(name, f"{name} and {ours} are the same field: give one of them")
+        if op != "update" and (value is None or value == ""):
+            # On POST/DELETE empty means "not given", under either name.
+            params.setdefault(ours, value)
+            continue
+        if ours in given_as:
+            raise invalid(name, f"{given_as[ours]} and {name} are the same field: give one "
+                                "of them")
+        given_as[ours] = name
         if ours != name:
             sent_as[ours] = name
         if op == "update" and (value is None or value == ""):

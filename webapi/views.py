@@ -127,5 +127,9 @@ def datapath_status_view(uuid: str) -> Any:
         datapath = reads.find(session, "datapaths", uuid)
         node_id, is_connected = datapath.node_id, datapath.is_connected
     agents = backend().call("agents")
+    agent = agents["agents"].get(node_id)
+    if agent is not None and agent.get("datapath_uuid") not in (None, uuid):
+        # That vna runs another datapath with the same node_id: not this one's agent.
+        agent = None
     return {"datapath_uuid": uuid, "node_id": node_id, "is_connected": is_connected,
-            "seq": agents["seq"], "agent": agents["agents"].get(node_id)}
+            "seq": agents["seq"], "agent": agent}

@@ -114,3 +114,11 @@ def test_every_handler_accepts_a_known_set(op: str, resource: str) -> None:
 def test_an_agents_op_is_no_api_write_and_passes_whole() -> None:
     raw = {"datapath_uuid": "dp-a", "ports": [{"port_name": "tap0"}]}
     assert request_params("report", "active_interfaces", raw) == (raw, {})
+
+
+def test_both_names_of_one_field_are_named_as_sent_and_an_empty_alias_is_not_given() -> None:
+    error = refused("create", "networks", {"mode": "virtual", "network_mode": "virtual"})
+    assert error.field == "network_mode" and "mode and network_mode" in error.message
+    params, _ = request_params("create", "datapath_networks",
+                               {"mac_address": None, "broadcast_mac_address": "02:00:00:00:00:01"})
+    assert params["broadcast_mac_address"] == "02:00:00:00:00:01"

@@ -85,7 +85,7 @@ def test_dpid_forms_operators_copy_from_ovs(raw: Any, expected: int) -> None:
 
 @pytest.mark.parametrize("raw", [
     "0x10000000000000000", "00000000000000001", "00:00:00:07", "0:0:0:0:0:0:0:7", "zz",
-    "0x", True, -1, 1.5, "0x 1"])
+    "0x", True, -1, 1.5, "0x 1", "0x0", 0, "00:00:00:00:00:00:00:00"])
 def test_dpid_refuses_other_forms(raw: Any) -> None:
     rejects(Params({"dpid": raw}), "dpid", "dpid")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from vna_kit import ModelBuilder, two_hosts
 
-from vna.claims import PortClaims
+from vna.claim_reporter import ClaimReporter
+from vna.claims import Claim, PortClaims
 from vna.ovsdb import OvsPort
 from vna.view import LocalBinding, View
 
@@ -64,3 +66,46 @@ def test_ports_that_are_no_interface_are_logged_once_and_tunnels_never(caplog):
     assert got == {} and owned == {}
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 1 and "stray" in messages[0]
+
+
+def test_the_bridge_port_and_tunnels_are_never_a_vif():
+    m = world()
+    for name in ("br-int", "vx0"):
+        m.model["interfaces"]["if-free"]["port_name"] = name
+        got, _ = update(PortClaims(), m, port("br-int", 0xFFFE, kind="internal"),
+                        port("vx0", 100, "if-free", kind="vxlan"))
+        assert got == {}, name
+
+
+class FakeRpc:
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def call(self, op, resource=None, uuid=None, params=None, timeout_ms=None):
+        self.calls.append(params)
+        return {"bindings": {p["interface_uuid"]: "active" for p in params["ports"]}}
+
+
+def test_claims_are_reported_again_when_the_model_lost_them():
+    rpc = FakeRpc()
+    reporter = ClaimReporter(rpc)
+    try:
+        claims = {"if-a": Claim("a", 3)}
+        recorded = {"if-a": {"port_name": "a", "port_number": 3}}
+        reporter.offer("dp-1", claims)
+        wait_for(lambda: len(rpc.calls) == 1)
+        reporter.offer("dp-1", claims, recorded)  # the model has them: nothing to send
+        time.sleep(0.2)
+        assert len(rpc.calls) == 1
+        reporter.offer("dp-1", claims, {})  # e.g. the datapath was deleted and re-created
+        wait_for(lambda: len(rpc.calls) == 2)
+        assert rpc.calls[-1]["ports"][0]["interface_uuid"] == "if-a"
+    finally:
+        reporter.stop()
+
+
+def wait_for(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
