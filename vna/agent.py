@@ -11,6 +11,7 @@ the same queue, so their handlers see a consistent View; each local vif's meter
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import queue
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vna.actions import IN_PORT
 from vna.announce import announcements
 from vna.claim_reporter import ClaimReporter
 from vna.claims import PortClaims
@@ -29,7 +31,7 @@ from vna.meter_syncer import MeterSyncer
 from vna.meters import MeterConfig
 from vna.modelstore import Change, ModelStore
 from vna.ovsdb import OvsPort
-from vna.punt import PacketIn, PuntStats, dispatch
+from vna.punt import PacketIn, PacketOut, PuntStats, dispatch
 from vna.reachability import Reachability
 from vna.switch import SwitchConnection, SwitchError
 from vna.syncer import Syncer
@@ -191,13 +193,33 @@ class Agent:
         if self.view is None or connection is not self.connection:
             self.punt_stats.dropped["no_view"] += 1
             return
+
+        def later(out: PacketOut, in_port: int = packet_in.in_port) -> None:
+            # Any thread (e.g. a DNS resolver thread): the worker sends it.
+            port = in_port if out.port == IN_PORT else int(out.port)
+            self.queue.put(("packet_out", (connection, PacketOut(port, out.data))))
+
+        packet_in = dataclasses.replace(packet_in, later=later)
         for out in dispatch(self.view, packet_in, stats=self.punt_stats):
-            try:
-                connection.packet_out(int(out.port), out.data)
-            except SwitchError:
-                # The connection is going away; the disconnect event follows. Not a
-                # reason for a flow resync, which a SwitchError from a handler means.
-                self.punt_stats.dropped["send_failed"] += 1
+            self._packet_out(connection, out)
+
+    def _on_packet_out(self, payload: tuple[SwitchConnection, PacketOut]) -> None:
+        """A handler's deferred answer (PacketIn.later); dropped if the switch
+        reconnected meanwhile (its port numbers may have changed)."""
+        connection, out = payload
+        if connection is not self.connection:
+            self.punt_stats.dropped["no_view"] += 1
+            return
+        self.punt_stats.sent += 1
+        self._packet_out(connection, out)
+
+    def _packet_out(self, connection: SwitchConnection, out: PacketOut) -> None:
+        try:
+            connection.packet_out(int(out.port), out.data)
+        except SwitchError:
+            # The connection is going away; the disconnect event follows. Not a
+            # reason for a flow resync, which a SwitchError from a handler means.
+            self.punt_stats.dropped["send_failed"] += 1
 
     def _on_connected(self, connection: SwitchConnection) -> None:
         self.connection = connection

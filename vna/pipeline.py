@@ -84,8 +84,9 @@ PIPELINE: tuple[TableSpec, ...] = (
         frozenset({"metadata", "in_port", "eth_src", "eth_dst", "eth_type"}) | _IP | _L4, True,
         """Controller-answered protocols (DHCP, DNS): a local vif's packets that a
         feature answers from the controller are sent there, through the vif's meter
-        (vna.punt); before ANTISPOOF because a DHCP client has no address yet.  Reserved:
-        no flows yet.  Miss -> ANTISPOOF.""",
+        (vna.punt); before ANTISPOOF because a DHCP client has no address yet.  DNS:
+        (in_port, network, udp to the dns service address port 53) -> meter, controller.
+        Miss -> ANTISPOOF.""",
     ),
     TableSpec(
         Table.ANTISPOOF, Stage.INGRESS, None,
@@ -242,6 +243,8 @@ class Prio(IntEnum):
     # ...and a fragment of ICMP to it (even the first one, which carries the echo
     # header) goes to the controller, which reassembles it and answers in full.
     GATEWAY_FRAGMENT = 202
+    # PUNT: a local vif's DNS query to its network's dns service (vna.features.dns).
+    PUNT_DNS = 100
 
 
 # --- table misses -----------------------------------------------------------------
@@ -262,6 +265,8 @@ ETH_ARP = 0x0806
 ARP_REQUEST = 1
 ARP_REPLY = 2
 IP_PROTO_ICMP = 1
+IP_PROTO_UDP = 17
+UDP_PORT_DNS = 53
 # ip_frag (NXM_NX_IP_FRAG; ovs-ofctl prints nw_frag) value/mask: bit 0 = any fragment,
 # bit 1 = not the first one.  (1, 1) is "nw_frag=yes": every fragment of a datagram.
 IP_FRAG_ANY = 1

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from vna.actions import IN_PORT, Action, Controller, Meter
@@ -33,13 +33,19 @@ log = logging.getLogger("vna.punt")
 @dataclass(frozen=True)
 class PacketIn:
     """One OFPT_PACKET_IN: the punting flow's cookie and table, the reason label
-    ("action", "no_match", "invalid_ttl"), the ingress ofport and the whole frame."""
+    ("action", "no_match", "invalid_ttl"), the ingress ofport and the whole frame.
+
+    `later`, when set (the agent sets it), sends an answer the handler can only give
+    after returning - e.g. a DNS answer from an upstream resolver (vna.dns_forward).  It
+    may be called from any thread, once per packet to send; PacketOut.port may be
+    IN_PORT.  Handlers must cope with None (no deferred answers possible)."""
 
     cookie: int
     table_id: int
     reason: str
     in_port: int
     data: bytes
+    later: Callable[[PacketOut], None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def kind(self) -> int:

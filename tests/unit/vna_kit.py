@@ -40,7 +40,8 @@ class ModelBuilder:
         return copy.deepcopy(self.model)
 
     def add(self, resource: str, uuid: str, **fields: Any) -> str:
-        self.model[resource][uuid] = {"uuid": uuid, "id": next(self._ids), **fields}
+        rows = self.model.setdefault(resource, {})  # also resources the registry lacks yet
+        rows[uuid] = {"uuid": uuid, "id": next(self._ids), **fields}
         return uuid
 
     def delete(self, resource: str, uuid: str) -> None:
@@ -172,6 +173,29 @@ class ModelBuilder:
             for r in self.model["routes"].values()
             if r["route_link_uuid"] == link and r["network_uuid"] == network
         )
+
+    # --- network services (docs/api.md: network_services, dns_services, dns_records)
+    def network_service(self, iface: str, type: str, name: str | None = None) -> str:
+        """A network service served by `iface` (a simulated interface with a lease)."""
+        name = name or f"{type}-{iface.removeprefix('if-')}"
+        return self.add("network_services", f"ns-{name}", display_name=name,
+                        interface_uuid=iface, type=type)
+
+    def dns_service(self, ns: str, public_dns: str | None = None) -> str:
+        return self.add("dns_services", f"dnss-{ns.removeprefix('ns-')}",
+                        network_service_uuid=ns, public_dns=public_dns)
+
+    def dns_record(self, dnss: str, name: str, ip: str, ttl: int = 60) -> str:
+        return self.add("dns_records", f"dnsr-{dnss.removeprefix('dnss-')}-{name}-{ip}",
+                        dns_service_uuid=dnss, name=name, ipv4_address=ip, ttl=ttl)
+
+    def dns_server(self, name: str, network: str, address: str,
+                   public_dns: str | None = None) -> str:
+        """A simulated interface leasing `address` on `network`, a dns network service
+        on it and its dns_services row; returns the dns_services uuid."""
+        iface = self.interface(name, "simulated", None)
+        self.ip(iface, network, address, self.mac(iface, self.next_mac("02:00:53")))
+        return self.dns_service(self.network_service(iface, "dns", name), public_dns)
 
     def dpn(self, dp: str, network: str, iface: str | None = None, mac: str | None = None) -> str:
         return self.add(
@@ -361,12 +385,14 @@ _LATER_L4 = {1: dict(icmpv4_type=0, icmpv4_code=0), 6: dict(tcp_src=0, tcp_dst=0
 
 
 def punt_replies(agent: Agent, frame: bytes, in_port: int,
-                 stats: PuntStats | None = None) -> tuple[Outcome, list[PacketOut]]:
+                 stats: PuntStats | None = None, later: Any = None
+                 ) -> tuple[Outcome, list[PacketOut]]:
     """Run `frame` through the agent's desired flows as if it entered on `in_port`; each
     punt (a Controller action reached) becomes a PacketIn dispatched to the handler of
     the feature owning its cookie kind, among the agent's features.  Returns the
     pipeline's outcome and the frames the handlers answer with - what the switch would
-    send back, without a switch."""
+    send back, without a switch.  `later` is given to the handlers as PacketIn.later
+    (deferred answers, e.g. a list's append)."""
     fields = frame_fields(frame, in_port)
     outcome = agent.send(fields)
     flows = by_cookie(agent.desired.flows().values())
@@ -377,6 +403,6 @@ def punt_replies(agent: Agent, frame: bytes, in_port: int,
         if changed:  # the switch would punt the rewritten frame; not modelled here
             raise SimError(f"frame fields {sorted(changed)} rewritten before the punt")
         packet_in = PacketIn(cookie=cookie, table_id=flows[cookie].table, reason="action",
-                             in_port=in_port, data=frame)
+                             in_port=in_port, data=frame, later=later)
         replies += dispatch(agent.view(), packet_in, by_kind, stats or PuntStats())
     return outcome, replies
