@@ -90,7 +90,7 @@ class Churn:
     def pick(self, resource: str, **where) -> str | None:
         rows = [
             u
-            for u, r in self.m.model[resource].items()
+            for u, r in self.m.model.get(resource, {}).items()
             if all(r.get(k) == v for k, v in where.items())
         ]
         return self.rng.choice(sorted(rows)) if rows else None
@@ -107,7 +107,20 @@ class Churn:
             for r in model[resource].values():
                 if r["interface_uuid"] == iface:
                     r["interface_uuid"] = None
+        for ns in [u for u, r in model.get("network_services", {}).items()
+                   if r["interface_uuid"] == iface]:
+            self.delete_network_service(ns)
         del model["interfaces"][iface]
+
+    def delete_network_service(self, ns: str) -> None:
+        model = self.m.model
+        for dnss in [u for u, r in model.get("dns_services", {}).items()
+                     if r["network_service_uuid"] == ns]:
+            for record in [u for u, r in model.get("dns_records", {}).items()
+                           if r["dns_service_uuid"] == dnss]:
+                del model["dns_records"][record]
+            del model["dns_services"][dnss]
+        del model["network_services"][ns]
 
     def step(self) -> None:
         m, rng = self.m, self.rng
@@ -142,6 +155,14 @@ class Churn:
                 "dprl_mac",
                 "dprl_port",
                 "vif_in",
+                "service",
+                "service",
+                "service",
+                "service",
+                "del_service",
+                "service_type",
+                "service_iface",
+                "dns_record",
             ]
         )
         nets = self.networks()
@@ -223,6 +244,22 @@ class Churn:
             row = m.model["datapath_route_links"][dprl]
             row["interface_uuid"] = self.pick("interfaces",
                                               owner_datapath_uuid=row["datapath_uuid"])
+        elif op == "service":  # a simulated interface with a lease serving dns (or dhcp)
+            iface = m.interface(f"s{self.n}", "simulated", None)
+            m.ip(iface, rng.choice(nets), f"10.6.0.{self.n % 250}", m.mac(iface))
+            ns = m.network_service(iface, rng.choice(["dns", "dns", "dhcp"]), f"s{self.n}")
+            if rng.random() < 0.7:
+                m.dns_service(ns, rng.choice([None, "192.0.2.53"]))
+        elif op == "del_service" and (ns := self.pick("network_services")):
+            self.delete_network_service(ns)
+        elif op == "service_type" and (ns := self.pick("network_services")):
+            row = m.model["network_services"][ns]
+            row["type"] = "dhcp" if row["type"] == "dns" else "dns"
+        elif op == "service_iface" and (ns := self.pick("network_services")):
+            # served by another interface (any: a vif, or one without leases)
+            m.model["network_services"][ns]["interface_uuid"] = self.pick("interfaces")
+        elif op == "dns_record" and (dnss := self.pick("dns_services")):
+            m.dns_record(dnss, f"r{self.n}", f"10.6.1.{self.n % 250}")
         elif op == "del_net" and len(nets) > 2:
             self.delete_network(rng.choice(nets))
 
