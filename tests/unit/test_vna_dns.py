@@ -354,3 +354,44 @@ def test_adding_and_moving_the_service_recomputes_the_vifs_of_its_network():
     agent.sync(m.snapshot())
     assert agent.desired.flows() == agent.full()
     assert not [f for f in agent.desired.flows().values() if f.kind == KIND_DNS]
+
+
+# ------------------------------------------------------------------ the agent's part
+
+class RecordingConnection:
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, bytes]] = []
+
+    def packet_out(self, port: int, data: bytes) -> None:
+        self.sent.append((port, data))
+
+
+def test_the_agent_sends_deferred_answers_from_its_worker(monkeypatch):
+    """PacketIn.later (any thread) queues the packet for the worker, which sends it out
+    of the packet-in's port - unless the switch connection changed meanwhile."""
+    from vna import agent as agent_module
+    from vna.punt import PacketIn
+
+    handed: list = []
+
+    def fake_dispatch(view, packet_in, stats=None):
+        handed.append(packet_in.later)
+        return [PacketOut(7, b"now")]
+
+    monkeypatch.setattr(agent_module, "dispatch", fake_dispatch)
+    agent = agent_module.Agent("n", "tunnel", None)
+    connection = RecordingConnection()
+    agent.connection, agent.view = connection, object()
+    agent.packet_in(connection, PacketIn(1, 5, "action", VM_PORT, b"q"))
+    kind, payload = agent.queue.get_nowait()
+    agent._on_packet_in(payload)
+    assert connection.sent == [(7, b"now")]
+    handed[0](PacketOut(IN_PORT, b"later"))  # e.g. from a resolver thread
+    kind, payload = agent.queue.get_nowait()
+    getattr(agent, f"_on_{kind}")(payload)
+    assert connection.sent[-1] == (VM_PORT, b"later")
+    agent.connection = RecordingConnection()  # reconnected: the old port may be stale
+    handed[0](PacketOut(IN_PORT, b"stale"))
+    kind, payload = agent.queue.get_nowait()
+    getattr(agent, f"_on_{kind}")(payload)
+    assert agent.connection.sent == [] and connection.sent[-1] == (VM_PORT, b"later")
