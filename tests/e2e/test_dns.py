@@ -69,7 +69,7 @@ def resolver_segment(c: Cloud, lab: Lab) -> None:
         segment.connect(host.hv.netns, "rs0", peer_name=f"rs{host.index}")
         host.hv.netns.add_addr("rs0", f"{RESOLVER_NET}.{host.index}/24")
     upstream = lab.add_netns("up")
-    segment.connect(upstream, "eth0", peer_name="up")
+    segment.connect(upstream, "eth0", peer_name="resolver")
     upstream.add_addr("eth0", f"{UPSTREAM_IP}/24")
     upstream.set_link("lo")
     log = lab.dir / "dnsmasq.log"
