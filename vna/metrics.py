@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from vna.features import dns
 from vna.pipeline import Table
 from vnet.metrics import Sample
 
@@ -38,5 +39,10 @@ def collect(agent: Agent, link: VnmgrLink, packet_ins: Counter[str]) -> Iterable
     for cause, count in dropped.items():
         yield "vnet_vna_punts_dropped_total", {**node, "cause": cause}, count
     yield "vnet_vna_punt_replies_total", node, punts.sent
+    # DNS queries sent to upstream resolvers (vna.dns_forward), by outcome.
+    forwarder = dns.FORWARDER
+    for result, count in (("answered", forwarder.answered), ("failed", forwarder.failed),
+                          ("busy", forwarder.refused)):
+        yield "vnet_vna_dns_forwarded_total", {**node, "result": result}, count
     yield "vnet_vna_meter_mods_sent_total", node, agent.meters.meter_mods_sent
     yield "vnet_vna_meter_failures_total", node, agent.meters.failures

@@ -29,6 +29,7 @@ import pytest
 from lab import Lab
 from lab.cloud import Cloud
 from lab.hosts import Underlay
+from tests.e2e.vna_probe import vna_metrics
 
 TRANSPORTS = ["tunnel", "mac2mac"]
 DNS_A, DNS_B = "10.1.0.53", "10.2.0.53"
@@ -182,9 +183,17 @@ def test_aaaa_of_a_known_name_is_an_empty_noerror_at_once(cloud: Cloud) -> None:
     assert seconds < 2, seconds
 
 
+def forwarded(c: Cloud, host: str) -> float:
+    node = c.hosts[host].node_id
+    return vna_metrics(c, host).get(
+        f'vnet_vna_dns_forwarded_total{{node_id="{node}",result="answered"}}', 0.0)
+
+
 def test_other_names_are_forwarded_to_the_upstream(cloud: Cloud) -> None:
+    before = forwarded(cloud, "h1")
     out, _ = dig(cloud, "vm1", f"@{DNS_A}", UPSTREAM_NAME, "+short")
     assert out.split() == [UPSTREAM_ANSWER], out
+    assert forwarded(cloud, "h1") == before + 1
     out, _ = dig(cloud, "vm3", f"@{DNS_A}", UPSTREAM_NAME, "+short")  # h2's vna too
     assert out.split() == [UPSTREAM_ANSWER], out
     got = cloud.vms["vm2"].netns.run("getent", "hosts", UPSTREAM_NAME, check=False)
