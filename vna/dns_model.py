@@ -79,6 +79,38 @@ def records(view: View, dns_service_uuid: str) -> list[Row]:
     return index.get(dns_service_uuid, [])
 
 
+def host_name(name: object) -> str | None:
+    """A record's name as lower-case labels without the trailing dot ('' -> None)."""
+    text = str(name or "").strip().strip(".").lower()
+    return text or None
+
+
+def domain_of(view: View, network_uuid: str) -> str | None:
+    return host_name((view.network(network_uuid) or {}).get("domain_name"))
+
+
+def record_index(view: View, dns_service_uuid: str, domain: str | None
+                 ) -> tuple[dict[str, list[Row]], dict[str, list[Row]]]:
+    """(absolute lower-case name "vm3." / "vm3.example.test." -> records, IPv4 address
+    -> records) of a dns_services row, built once per View and domain."""
+    key = ("dns_index", dns_service_uuid, domain)
+    cached = view.cache.get(key)
+    if cached is not None:
+        return cached
+    by_name: dict[str, list[Row]] = defaultdict(list)
+    by_address: dict[str, list[Row]] = defaultdict(list)
+    for row in records(view, dns_service_uuid):
+        name = host_name(row.get("name"))
+        if name is None:
+            continue
+        by_name[name + "."].append(row)
+        if domain is not None:
+            by_name[f"{name}.{domain}."].append(row)
+        by_address[row.get("ipv4_address")].append(row)
+    view.cache[key] = index = (dict(by_name), dict(by_address))
+    return index
+
+
 def upstreams(config: Row | None) -> list[tuple[str, int]]:
     """public_dns ("8.8.8.8,1.1.1.1") as (address, port); invalid entries are skipped."""
     out = []

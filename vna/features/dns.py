@@ -175,62 +175,43 @@ def _respond(view: View, server: dns_model.DnsServer, query: dns.message.Message
     if question.rdclass != dns.rdataclass.IN:
         return _empty(query, dns.rcode.REFUSED), False
     config = dns_model.service_config(view, server.network_service_uuid)
-    rows = dns_model.records(view, config["uuid"]) if config is not None else []
-    network = view.network(server.network_uuid) or {}
-    domain = _domain(network.get("domain_name"))
-    by_name = [r for r in rows if question.name in _names(r, domain)]
-    if by_name:
+    domain = dns_model.domain_of(view, server.network_uuid)
+    by_name, by_address = (dns_model.record_index(view, config["uuid"], domain)
+                           if config is not None else ({}, {}))
+    qname = question.name.to_text().lower()
+    known = by_name.get(qname)
+    if known:
         response = _empty(query, dns.rcode.NOERROR)
         response.flags |= dns.flags.AA
         if question.rdtype in (dns.rdatatype.A, dns.rdatatype.ANY):
-            addresses = sorted({r["ipv4_address"] for r in by_name},
-                               key=ipaddress.IPv4Address)
+            addresses = sorted({r["ipv4_address"] for r in known}, key=ipaddress.IPv4Address)
             response.answer.append(dns.rrset.from_text_list(
-                question.name, _ttl(by_name), dns.rdataclass.IN, dns.rdatatype.A, addresses))
+                question.name, _ttl(known), dns.rdataclass.IN, dns.rdatatype.A, addresses))
         return response, False
-    by_address = _reverse(question.name, rows)
-    if by_address:
+    known = by_address.get(_reverse(question.name) or "")
+    if known:
         response = _empty(query, dns.rcode.NOERROR)
         response.flags |= dns.flags.AA
         if question.rdtype in (dns.rdatatype.PTR, dns.rdatatype.ANY):
-            targets = sorted({_names(r, domain)[-1].to_text() for r in by_address})
+            targets = sorted({_fqdn(r, domain) for r in known})
             response.answer.append(dns.rrset.from_text_list(
-                question.name, _ttl(by_address), dns.rdataclass.IN, dns.rdatatype.PTR, targets))
+                question.name, _ttl(known), dns.rdataclass.IN, dns.rdatatype.PTR, targets))
         return response, False
     return None, True
 
 
-def _domain(domain_name: str | None) -> dns.name.Name | None:
-    text = (domain_name or "").strip().strip(".")
-    if not text:
+def _fqdn(record: Row, domain: str | None) -> str:
+    """What a PTR answer points at: `name.<domain>.`, or `name.` without a domain."""
+    name = dns_model.host_name(record.get("name"))
+    return f"{name}.{domain}." if domain is not None else f"{name}."
+
+
+def _reverse(qname: dns.name.Name) -> str | None:
+    """The IPv4 address of an in-addr.arpa name, None for any other name."""
+    try:
+        return dns.reversename.to_address(qname)
+    except (dns.exception.DNSException, ValueError, SyntaxError):
         return None
-    try:
-        return dns.name.from_text(text)
-    except dns.exception.DNSException:
-        return None
-
-
-def _names(record: Row, domain: dns.name.Name | None) -> list[dns.name.Name]:
-    """The names a record answers to: `name.` then `name.<domain>.` (the last is the
-    fully qualified one PTR answers point at)."""
-    try:
-        name = dns.name.from_text(str(record.get("name") or "").strip().strip("."))
-    except dns.exception.DNSException:
-        return []
-    if name == dns.name.root:
-        return []
-    names = [name]
-    if domain is not None:
-        names.append(name.relativize(dns.name.root).concatenate(domain))
-    return names
-
-
-def _reverse(qname: dns.name.Name, rows: list[Row]) -> list[Row]:
-    try:
-        address = dns.reversename.to_address(qname)
-    except (dns.exception.DNSException, ValueError):
-        return []
-    return [r for r in rows if r.get("ipv4_address") == address and r.get("name")]
 
 
 def _ttl(rows: list[Row]) -> int:
