@@ -40,7 +40,9 @@ class ModelBuilder:
         return copy.deepcopy(self.model)
 
     def add(self, resource: str, uuid: str, **fields: Any) -> str:
-        self.model[resource][uuid] = {"uuid": uuid, "id": next(self._ids), **fields}
+        # setdefault: resources the registry may not declare yet (network services)
+        self.model.setdefault(resource, {})[uuid] = {"uuid": uuid, "id": next(self._ids),
+                                                     **fields}
         return uuid
 
     def delete(self, resource: str, uuid: str) -> None:
@@ -182,6 +184,19 @@ class ModelBuilder:
             broadcast_mac_address=mac or self.next_mac("0a:00:00"),
             interface_uuid=iface,
         )
+
+    def network_service(self, iface: str, type: str, name: str | None = None) -> str:
+        """A network service (dhcp, dns, router) whose address is `iface`'s lease."""
+        name = name or f"{type}-{iface.removeprefix('if-')}"
+        return self.add("network_services", f"ns-{name}", display_name=name,
+                        interface_uuid=iface, type=type)
+
+    def service(self, name: str, type: str, network: str, address: str) -> tuple[str, str]:
+        """A simulated interface leasing `address` on `network` and a `type` network
+        service on it: (service uuid, interface uuid)."""
+        iface = self.interface(name, "simulated", None)
+        self.ip(iface, network, address, self.mac(iface, self.next_mac("02:00:02")))
+        return self.network_service(iface, type), iface
 
     def dprl(self, dp: str, link: str, iface: str | None = None, mac: str | None = None) -> str:
         """A datapath_route_link: `dp`'s MAC for router `link` on the underlay."""
