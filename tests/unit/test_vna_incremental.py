@@ -100,7 +100,8 @@ class Churn:
 
     def cascade_interface(self, iface: str) -> None:
         model = self.m.model
-        for resource in ("ip_leases", "mac_leases", "routes", "active_interfaces"):
+        for resource in ("ip_leases", "mac_leases", "routes", "active_interfaces",
+                         "network_services"):
             for u in [u for u, r in model[resource].items() if r["interface_uuid"] == iface]:
                 del model[resource][u]
         for resource in ("datapath_networks", "datapath_route_links"):
@@ -142,6 +143,12 @@ class Churn:
                 "dprl_mac",
                 "dprl_port",
                 "vif_in",
+                "service",
+                "service",
+                "service",
+                "del_service",
+                "service_lease",
+                "mtu",
             ]
         )
         nets = self.networks()
@@ -223,6 +230,25 @@ class Churn:
             row = m.model["datapath_route_links"][dprl]
             row["interface_uuid"] = self.pick("interfaces",
                                               owner_datapath_uuid=row["datapath_uuid"])
+        elif op == "service":  # a dhcp or dns service: a simulated interface on a network
+            iface = m.interface(f"s{self.n}", "simulated", None)
+            lease = m.mac(iface, m.next_mac("02:00:02"))
+            # mostly where vifs are, so their punt flows come and go
+            used = sorted({r["network_uuid"] for r in m.model["ip_leases"].values()} & set(nets))
+            net = rng.choice(used if used and rng.random() < 0.8 else nets)
+            m.ip(iface, net, f"10.6.0.{self.n % 250}", lease)
+            m.network_service(iface, rng.choice(["dhcp", "dhcp", "dns"]))
+        elif op == "del_service" and (svc := self.pick("network_services")):
+            m.delete("network_services", svc)
+        elif op == "service_lease" and (svc := self.pick("network_services")):
+            iface = m.model["network_services"][svc]["interface_uuid"]
+            for lease in [u for u, r in m.model["ip_leases"].items()
+                          if r["interface_uuid"] == iface]:
+                m.delete("ip_leases", lease)
+            if rng.random() < 0.7:
+                m.ip(iface, rng.choice(nets), f"10.6.1.{self.n % 250}")
+        elif op == "mtu":
+            m.model["networks"][rng.choice(nets)]["mtu"] = rng.choice([None, 1400, 9000])
         elif op == "del_net" and len(nets) > 2:
             self.delete_network(rng.choice(nets))
 
