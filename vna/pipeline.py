@@ -84,8 +84,9 @@ PIPELINE: tuple[TableSpec, ...] = (
         frozenset({"metadata", "in_port", "eth_src", "eth_dst", "eth_type"}) | _IP | _L4, True,
         """Controller-answered protocols (DHCP, DNS): a local vif's packets that a
         feature answers from the controller are sent there, through the vif's meter
-        (vna.punt); before ANTISPOOF because a DHCP client has no address yet.  Reserved:
-        no flows yet.  Miss -> ANTISPOOF.""",
+        (vna.punt); before ANTISPOOF because a DHCP client has no address yet.  DHCP:
+        (in_port, network, eth_src, udp 68 -> 67) of a local vif on a network with a
+        dhcp service.  Miss -> ANTISPOOF.""",
     ),
     TableSpec(
         Table.ANTISPOOF, Stage.INGRESS, None,
