@@ -174,8 +174,9 @@ def reply_options(offer: Offer, message_type: int, lease: bool = True) -> list[d
 def _reply(eth: ethernet.ethernet, request: dhcp.dhcp, offer: Offer, message_type: int,
            yiaddr: str, lease: bool = True) -> PacketOut:
     options = reply_options(offer, message_type, lease)
+    # RFC 2131 table 3: ciaddr is the request's in an ACK, 0 in an OFFER or NAK
     body = dhcp.dhcp(op=dhcp.DHCP_BOOT_REPLY, chaddr=request.chaddr, xid=request.xid,
-                     flags=request.flags, ciaddr=request.ciaddr if message_type != NAK
+                     flags=request.flags, ciaddr=request.ciaddr if message_type == ACK
                      else ZERO_IP, yiaddr=yiaddr, siaddr=ZERO_IP, giaddr=request.giaddr,
                      options=dhcp.options(option_list=options))
     length = len(body.serialize())
