@@ -153,3 +153,15 @@ def test_renewals_are_answered_after_the_vna_is_killed_and_restarted(
     assert dhcp_answers(cloud, "h1") >= 1 and dhcp_answers(cloud, "h2") >= 1  # new vnas
     assert_configured(cloud, "vmd", DHCLIENT_VM)
     assert_configured(cloud, "vmu", UDHCPC_VM)
+
+
+def test_the_networks_mtu_overrides_the_transport_default_at_the_next_renewal(
+        cloud: Cloud, udhcpc: Udhcpc) -> None:
+    assert cloud.api is not None
+    # The last test of the module: the cloud goes away with the changed network.
+    cloud.api.put("networks/nw-a", mtu=1400)
+    agents_caught_up(cloud)
+    seen = len(udhcpc.events())
+    udhcpc.renew()
+    assert udhcpc.wait_event(Udhcpc.RENEWED, after=seen)["mtu"] == "1400"
+    assert mtu(cloud.vms["vmu"]) == 1400
