@@ -23,7 +23,7 @@ from lab.proc import terminate
 # Each event: one file <seq>.<reason>.env of KEY=VALUE lines, seq = nanoseconds.
 _LOG_EVENT = '''d={dir}/events; mkdir -p "$d"
 f="$d/$(date +%s%N).{reason}.env"
-env | grep -vE '^(PATH|PWD|SHLVL|HOME|_|OLDPWD)=' | sort > "$f.tmp" && mv "$f.tmp" "$f"
+env | grep -E '^[a-z]' | sort > "$f.tmp" && mv "$f.tmp" "$f"  # the clients' own vars
 '''
 
 DHCLIENT_SCRIPT = '''#!/bin/sh
