@@ -10,6 +10,7 @@ object: a simulated interface with a lease, and a network service naming it.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -121,6 +122,28 @@ def test_udhcpc_gets_its_lease_prefix_default_route_mtu_and_options(
     assert env["dns"].split() == [DNS_IP] and env["domain"] == "vnet.test"
     assert env["serverid"] == SERVER_IP and env["lease"] == "86400"
     assert env["staticroutes"] == f"0.0.0.0/0 {GATEWAY}"
+
+
+def test_each_dhcp_vm_punts_dhcp_through_its_own_meter_and_no_other_vm_does(
+        cloud: Cloud) -> None:
+    for host in cloud.hosts:
+        punts = [f for f in cloud.flows(host) if "table=5" in f and "tp_dst=67" in f]
+        found = [re.search(r"in_port=(\d+).*tp_src=68,tp_dst=67.*actions=meter:(\d+),"
+                           r"CONTROLLER", f) for f in punts]
+        assert all(found), punts
+        local = {vm.ofport for name, vm in cloud.vms.items()
+                 if vm.hv is cloud.hosts[host].hv and name != "vm3"}  # vm3: nw-b
+        assert {int(f.group(1)) for f in found} == local, punts
+        assert all(f.group(1) == f.group(2) for f in found), punts
+
+
+def test_a_vm_on_a_network_without_dhcp_service_is_not_answered(cloud: Cloud) -> None:
+    before = dhcp_answers(cloud, "h2")
+    result = cloud.vms["vm3"].run("busybox", "udhcpc", "-n", "-q", "-t", "2", "-T", "1",
+                                  "-i", "eth0", "-s", "/bin/true", check=False)
+    assert result.returncode != 0, result.stdout + result.stderr  # no lease
+    assert dhcp_answers(cloud, "h2") == before
+    assert addresses(cloud.vms["vm3"]) == ["10.2.0.13/24"]
 
 
 def test_renewals_keep_the_lease(cloud: Cloud, dhclient: Dhclient, udhcpc: Udhcpc) -> None:
