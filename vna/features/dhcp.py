@@ -202,7 +202,10 @@ def _reply(eth: ethernet.ethernet, request: dhcp.dhcp, offer: Offer, message_typ
 
 def _client(view: View, in_port: int, mac: str) -> tuple[str, list[str]] | None:
     """(network, leased addresses) of a local vif's MAC that entered on in_port."""
-    vif_uuid = next((u for u, p in view.binding.ports.items() if p == in_port), None)
+    by_port = view.cache.get("dhcp:by_port")
+    if by_port is None:  # once per View: the handler must not scan every port per packet
+        by_port = view.cache["dhcp:by_port"] = {p: u for u, p in view.binding.ports.items()}
+    vif_uuid = by_port.get(in_port)
     vif = local_vif(view, vif_uuid) if vif_uuid is not None else None
     if vif is None or mac not in vif.macs:
         return None
