@@ -13,7 +13,7 @@ from vnctl.client import Client, VnctlError
 from vnctl.datapaths import AGENT_STATUS
 from vnctl.interfaces import BINDING
 from vnctl.output import Row, ShowExtra, emit_row, emit_rows
-from vnctl.targets import Target, joins_of, top_level
+from vnctl.targets import Target, children_of, top_level
 
 SHOW_EXTRAS: dict[str, ShowExtra] = {"datapaths": AGENT_STATUS, "interfaces": BINDING}
 
@@ -69,7 +69,7 @@ def add(target: Target) -> click.Command:
     def run(session: Session, values: dict[str, Any]) -> None:
         body = options.given(fields, values)
         path = (target.item(values.get("parent"), values["item"]) if target.is_join
-                else target.collection(None))
+                else target.collection(values.get("parent")))
         emit_row(session.client.call("POST", path, **body), columns, session.as_json)
 
     item = [_arg("item", target.item_field)] if target.is_join else []
@@ -139,15 +139,15 @@ def modify(target: Target) -> click.Command:
 
 
 def group(target: Target) -> click.Group:
-    verbs = [add, show, delete] + ([modify] if target.resource.updatable and not target.is_join
+    verbs = [add, show, delete] + ([modify] if target.resource.updatable and not target.parent
                                    else [])
     what = target.resource.description or _noun(target).capitalize() + "s"
     result = click.Group(target.name, help=f"{what}.")
     for verb in verbs:
         result.add_command(verb(target))
-    if not target.is_join:
-        for join in joins_of(target.name):
-            result.add_command(group(join))
+    if not target.parent:
+        for child in children_of(target.name):
+            result.add_command(group(child))
     return result
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vnet.registry import JOINS, RESOURCES, TOP_LEVEL, Field, Join, Resource
+from vnet.registry import JOINS, NESTED, RESOURCES, TOP_LEVEL, Field, Join, Nested, Resource
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class Target:
     parent: str | None = None  # joins: the parent collection, e.g. "datapaths"
     parent_field: str | None = None  # e.g. "datapath_uuid" (argument metavar)
     item_field: str = "uuid"  # what names one row on the command line
+    nested: bool = False  # a row under its parent (dns_records), not a join of two rows
 
     @classmethod
     def of_resource(cls, resource: Resource) -> Target:
@@ -25,19 +26,25 @@ class Target:
     def of_join(cls, join: Join) -> Target:
         return cls(join.resource, join.child, join.parent, join.parent_field, join.child_field)
 
+    @classmethod
+    def of_nested(cls, nested: Nested) -> Target:
+        return cls(RESOURCES[nested.resource], nested.resource, nested.parent,
+                   nested.parent_field, nested=True)
+
     @property
     def is_join(self) -> bool:
-        return self.parent is not None
+        return self.parent is not None and not self.nested
 
     def collection(self, parent: str | None) -> str:
-        return f"{self.parent}/{parent}/{self.name}" if self.is_join else self.name
+        return f"{self.parent}/{parent}/{self.name}" if self.parent else self.name
 
     def item(self, parent: str | None, item: str) -> str:
         return f"{self.collection(parent)}/{item}"
 
     def fields(self, *, create: bool = False, update: bool = False) -> list[Field]:
         return [f for f in self.resource.all_fields()
-                if (create and f.create) or (update and f.update)]
+                if ((create and f.create) or (update and f.update))
+                and f.name != self.parent_field]  # the parent is an argument
 
     def filters(self) -> list[Field]:
         """List filters; the ends already named on the command line are left out."""
@@ -49,5 +56,7 @@ def top_level() -> list[Target]:
     return [Target.of_resource(RESOURCES[name]) for name in TOP_LEVEL]
 
 
-def joins_of(parent: str) -> list[Target]:
-    return [Target.of_join(j) for j in JOINS if j.parent == parent]
+def children_of(parent: str) -> list[Target]:
+    """The joins and nested rows reached through a parent's rows."""
+    return ([Target.of_join(j) for j in JOINS if j.parent == parent]
+            + [Target.of_nested(n) for n in NESTED if n.parent == parent])

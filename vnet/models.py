@@ -63,6 +63,7 @@ class Network(Resource):
     domain_name: Mapped[str | None] = mapped_column(String(255))
     network_mode: Mapped[str] = mapped_column(String(16), nullable=False, default="virtual")
     segment_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    mtu: Mapped[int | None] = mapped_column(Integer)
 
 
 class Interface(Resource):
@@ -162,6 +163,40 @@ class ActiveInterface(Resource):
     state: Mapped[str] = mapped_column(String(16), nullable=False)
     singular: Mapped[bool | None] = mapped_column(Boolean)
     detail: Mapped[str | None] = mapped_column(String(255))
+
+
+class NetworkService(Resource):
+    """A service answered at the edge for a network (OpenVNet's network_services): its
+    address is its simulated interface's lease on the network.  type: dhcp, dns or
+    router."""
+
+    __tablename__ = "network_services"
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    interface_id: Mapped[int] = mapped_column(ForeignKey("interfaces.id"), nullable=False)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+
+
+class DnsService(Resource):
+    """The DNS side of a dns network service: its upstream resolvers (OpenVNet's
+    dns_services)."""
+
+    __tablename__ = "dns_services"
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    network_service_id: Mapped[int] = mapped_column(
+        ForeignKey("network_services.id"), unique=True, nullable=False
+    )
+    public_dns: Mapped[str | None] = mapped_column(String(255))
+
+
+class DnsRecord(Resource):
+    """A name a dns service answers (A, and PTR for its address)."""
+
+    __tablename__ = "dns_records"
+    __table_args__ = (UniqueConstraint("dns_service_id", "name", "ipv4_address"),)
+    dns_service_id: Mapped[int] = mapped_column(ForeignKey("dns_services.id"), nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    ipv4_address: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    ttl: Mapped[int] = mapped_column(Integer, nullable=False, default=60)
 
 
 class Event(Base):

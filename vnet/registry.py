@@ -37,6 +37,9 @@ UUID_MAX_LEN = 300  # prefix, "-" and up to 255 characters (vnet.ids), with some
 NETWORK_PREFIX = (1, 32)  # OpenVNet's networks.rb: `in: 1..32`
 ROUTE_PREFIX = (0, 32)  # OpenVNet's routes.rb: `in: 0..32`, so 0.0.0.0/0 can be routed
 SEGMENT_ID = (1, 2**24 - 1)  # a VXLAN/GRE-sized tunnel key
+MTU = (576, 9000)  # RFC 791 minimum datagram every host takes; jumbo frames at most
+DNS_TTL = (0, 2**31 - 1)  # RFC 2181 §8
+SERVICE_TYPES = ("dhcp", "dns", "router")  # OpenVNet's network_services modes
 
 # List paging of the API: `?limit=` defaults to PAGE_DEFAULT and may not exceed PAGE_MAX.
 PAGE_DEFAULT = 100
@@ -212,6 +215,9 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
         Field("domain_name", create=True, update=True, nullable=True),
         Field("segment_id", "integer", create=True, nullable=True,
               description="tunnel key; defaults to a free one", bounds=SEGMENT_ID),
+        Field("mtu", "integer", create=True, update=True, nullable=True, bounds=MTU,
+              description="MTU offered to VMs by DHCP (option 26); default: what fits the "
+                          "transport on a 1500-byte underlay (1450 tunnel, 1500 mac2mac)"),
     ), aliases=(("mode", "network_mode"),), unsupported=("segment_uuid", "topology_uuid")),
     Resource("interfaces", "Interface", "if", "Interface", (
         _name(),
@@ -276,6 +282,28 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
         Field("mac_address", "mac", create=True, description="generated when omitted"),
         _ref("interface_uuid", "interfaces", create=True, nullable=True),
     ), updatable=False),
+    Resource("network_services", "NetworkService", "ns", "NetworkService", (
+        _name(),
+        _ref("interface_uuid", "interfaces", create=True, required=True,
+             description="a mode=simulated interface with an IP lease: the service's "
+                         "address"),
+        Field("type", create=True, required=True, enum=SERVICE_TYPES),
+    ), aliases=(("mode", "type"),), description="DHCP, DNS or router answered at the edge"),
+    Resource("dns_services", "DnsService", "dnss", "DnsService", (
+        _name(),
+        _ref("network_service_uuid", "network_services", create=True, required=True,
+             description="a network service of type dns"),
+        Field("public_dns", create=True, update=True, nullable=True,
+              description="comma-separated upstream resolvers (IPv4); empty: none"),
+    )),
+    Resource("dns_records", "DnsRecord", "dnsr", "DnsRecord", (
+        _ref("dns_service_uuid", "dns_services", create=True, required=True),
+        Field("name", create=True, required=True, max_len=253,
+              description="a host name (RFC 1123), answered as is and under the "
+                          "network's domain_name"),
+        Field("ipv4_address", "ipv4", create=True, required=True),
+        Field("ttl", "integer", create=True, bounds=DNS_TTL, description="default 60"),
+    ), updatable=False),
     # Written only by the agents' port reports (vnmgr.handlers.bindings); no routes of its
     # own: the API shows it as the interface's `binding`.
     Resource("active_interfaces", "ActiveInterface", "ai", "ActiveInterface", (
@@ -296,7 +324,23 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
 
 # Resources with the full top-level CRUD set (join rows are reached through their parent).
 TOP_LEVEL = ("datapaths", "networks", "interfaces", "mac_leases", "ip_leases", "route_links",
-             "routes", "security_groups")
+             "routes", "security_groups", "network_services", "dns_services")
+
+@dataclass(frozen=True)
+class Nested:
+    """Rows that live under one parent row and are only reached through it:
+    /<parent>/<p>/<resource>[/<uuid>] (OpenVNet's dns_services/:uuid/dns_records)."""
+
+    parent: str
+    resource: str
+
+    @property
+    def parent_field(self) -> str:
+        """The child's reference to its parent, taken from the path."""
+        return _singular(self.parent) + "_uuid"
+
+
+NESTED: tuple[Nested, ...] = (Nested("dns_services", "dns_records"),)
 
 # Resources only the agents write (through vnmgr); the API shows them inside other rows.
 INTERNAL = ("active_interfaces",)
@@ -316,8 +360,8 @@ LISTINGS: tuple[Listing, ...] = (
 
 def accepted(op: str, resource: str) -> frozenset[str]:
     """The parameter names (ours, aliases resolved) a write accepts: `create` the fields
-    marked create, `update` those marked update, `delete` none; a join's two ends (named
-    by its path) are accepted by its create and delete."""
+    marked create, `update` those marked update, `delete` none; a join's two ends and a
+    nested row's parent (named by its path) are accepted by its create and delete."""
     res = RESOURCES[resource]
     if op == "create":
         names = {f.name for f in res.all_fields() if f.create}
@@ -328,4 +372,7 @@ def accepted(op: str, resource: str) -> frozenset[str]:
     for join in JOINS:
         if join.resource.name == resource:
             names.update(join.ends)
+    for nested in NESTED:
+        if nested.resource == resource:
+            names.add(nested.parent_field)
     return frozenset(names)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vnet.registry import JOINS, LISTINGS, RESOURCES, TOP_LEVEL, Resource
+from vnet.registry import JOINS, LISTINGS, NESTED, RESOURCES, TOP_LEVEL, Resource
 from webapi import views
 from webapi.views import View
 
@@ -88,6 +88,29 @@ def _listing_routes() -> list[Route]:
     return routes
 
 
+def _nested_routes() -> list[Route]:
+    routes = []
+    for nested in NESTED:
+        res, parent = RESOURCES[nested.resource], nested.parent.removesuffix("s")
+        base = f"{PREFIX}/{nested.parent}/<{nested.parent_field}>/{nested.resource}"
+        name, title = res.name, res.title
+        routes += [
+            Route(base, "GET", f"{name}_list", views.nested_list_view(nested),
+                  f"List the {name} of a {parent}", nested.parent, f"{title}Page",
+                  page_of=res),
+            Route(base, "POST", f"{name}_create", views.nested_create_view(nested),
+                  f"Add a {title} to a {parent}", nested.parent, title, 201,
+                  f"{title}Create", errors=WRITE_ERRORS),
+            Route(f"{base}/<uuid>", "GET", f"{name}_show", views.nested_show_view(nested),
+                  f"Show a {title}", nested.parent, title),
+            Route(f"{base}/<uuid>", "DELETE", f"{name}_delete",
+                  views.nested_delete_view(nested),
+                  f"Delete a {title}; returns the deleted row", nested.parent, title,
+                  errors=WRITE_ERRORS),
+        ]
+    return routes
+
+
 def api_routes() -> list[Route]:
     """All JSON routes except the OpenAPI document itself (added by webapi.app)."""
     routes = [Route(f"{PREFIX}/health", "GET", "health", views.health_view,
@@ -99,4 +122,4 @@ def api_routes() -> list[Route]:
                         views.datapath_status_view,
                         "A datapath with the status its vna last reported to vnmgr",
                         "datapaths", "DatapathStatus"))
-    return routes + _join_routes() + _listing_routes()
+    return routes + _join_routes() + _listing_routes() + _nested_routes()

@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from vnet.errors import ApiError, invalid
-from vnet.registry import RESOURCES, Join, Listing, Resource
+from vnet.registry import RESOURCES, Join, Listing, Nested, Resource
 from webapi import reads
 from webapi.backend import backend
 from webapi.body import request_params
@@ -74,11 +74,61 @@ def join_write_view(op: str, join: Join, status: int = 200) -> View:
     """The path names both ends; a parameter naming an end too must agree with it
     (raises ApiError(422, end) otherwise: which one was meant is anyone's guess)."""
     def view(**path: str) -> Any:
-        params = request_params()
-        for end, value in path.items():
-            if params.get(end, value) not in (value, None, ""):
-                raise invalid(end, f"{end} {params[end]} disagrees with the path's {value}")
-        return backend().call(op, join.resource.name, None, {**params, **path}), status
+        return backend().call(op, join.resource.name, None, _with_path(path)), status
+    return view
+
+
+def _with_path(path: dict[str, str]) -> dict[str, Any]:
+    """The request's parameters plus the references its path names; raises ApiError(422,
+    field) when a parameter names one of them differently."""
+    params = request_params()
+    for field, value in path.items():
+        if params.get(field, value) not in (value, None, ""):
+            raise invalid(field, f"{field} {params[field]} disagrees with the path's {value}")
+    return {**params, **path}
+
+
+# ---------------------------------------------------------------- nested rows
+
+def nested_list_view(nested: Nested) -> View:
+    resource, field = RESOURCES[nested.resource], nested.parent_field
+
+    def view(**path: str) -> Any:
+        with backend().read() as session:
+            owner = reads.find(session, nested.parent, path[field], field)
+            column = getattr(resource.model, _id_column(field))
+            return reads.page(session, resource, request.args, [column == owner.id])
+    return view
+
+
+def _nested_row(session: Any, nested: Nested, parent: str, uuid: str) -> Any:
+    """The child row `uuid` of parent `parent`; raises ApiError(404, field) otherwise."""
+    field = nested.parent_field
+    owner = reads.find(session, nested.parent, parent, field)
+    obj = reads.find(session, nested.resource, uuid)
+    if getattr(obj, _id_column(field)) != owner.id:
+        raise ApiError(404, f"{uuid} is not a row of {parent}", "uuid")
+    return obj
+
+
+def nested_show_view(nested: Nested) -> View:
+    def view(uuid: str, **path: str) -> Any:
+        with backend().read() as session:
+            obj = _nested_row(session, nested, path[nested.parent_field], uuid)
+            return reads.show(session, RESOURCES[nested.resource], obj)
+    return view
+
+
+def nested_create_view(nested: Nested) -> View:
+    def view(**path: str) -> Any:
+        return backend().call("create", nested.resource, None, _with_path(path)), 201
+    return view
+
+
+def nested_delete_view(nested: Nested) -> View:
+    """vnmgr checks the parameters, then that the row is the parent's (404 otherwise)."""
+    def view(uuid: str, **path: str) -> Any:
+        return backend().call("delete", nested.resource, uuid, _with_path(path))
     return view
 
 

@@ -12,7 +12,6 @@ registers (test_openapi checks that the served document lists exactly those).
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ from vnet.registry import RESOURCES
 from webapi.app import all_routes
 from webapi.openapi import openapi_path
 
-from .support import Api, unique
+from .support import Api, one_of_each
 
 MAX_EXAMPLES = 25  # per operation and backend: about 25 s per backend in all
 WRITES = ("POST", "PUT", "DELETE")
@@ -51,24 +50,7 @@ def web_schema(api: Api) -> Any:
 def rows(api: Api, network: dict[str, Any]) -> dict[str, str]:
     """A row of every resource, linked together, so that requests also reach real rows:
     updates that must not stick, deletes refused because the row is still in use."""
-    datapath = api.create("datapaths", uuid=unique("dp"), node_id=unique("n"),
-                          dpid=hex(secrets.randbits(48)))
-    iface = api.create("interfaces", uuid=unique("if"), network_uuid=network["uuid"],
-                       owner_datapath_uuid=datapath["uuid"], mode="simulated",
-                       enable_routing=True)
-    link = api.create("route_links", uuid=unique("rl"))
-    route = api.create("routes", uuid=unique("r"), interface_uuid=iface["uuid"],
-                       route_link_uuid=link["uuid"])
-    group = api.create("security_groups", uuid=unique("sg"))
-    for path in (f"/datapaths/{datapath['uuid']}/networks/{network['uuid']}",
-                 f"/datapaths/{datapath['uuid']}/route_links/{link['uuid']}",
-                 f"/interfaces/{iface['uuid']}/security_groups/{group['uuid']}"):
-        assert api.post(path).status_code == 201, path
-    lease = iface["mac_leases"][0]
-    return {"datapaths": datapath["uuid"], "networks": network["uuid"],
-            "interfaces": iface["uuid"], "mac_leases": lease["uuid"],
-            "ip_leases": lease["ip_leases"][0]["uuid"], "route_links": link["uuid"],
-            "routes": route["uuid"], "security_groups": group["uuid"]}
+    return one_of_each(api, network)
 
 
 def existing(path: str, rows: dict[str, str]) -> dict[str, str]:
@@ -130,8 +112,8 @@ def undocumented(case: Case) -> set[str]:
         return set()
     sent = set(case.body)
     if case.media_type != "application/json":
-        # Form encoding leaves out fields without a value (None, an empty list).
-        sent = {name for name, value in case.body.items() if value not in (None, [])}
+        # Form encoding leaves out fields without a value (None, an empty list or object).
+        sent = {name for name, value in case.body.items() if value not in (None, [], {})}
     body = case.operation.definition.raw.get("requestBody")
     if body is None:
         return sent

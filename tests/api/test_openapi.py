@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 from typing import Any
 
 import jsonschema
@@ -16,7 +15,7 @@ from vnmgr.handlers import HANDLERS
 from webapi.app import all_routes, create_app
 from webapi.openapi import openapi_path
 
-from .support import Api, unique
+from .support import Api, one_of_each, unique
 
 _VARIABLE = re.compile(r"\{([a-z_]+)\}")
 _OPS = {"POST": "create", "PUT": "update", "DELETE": "delete"}
@@ -56,24 +55,7 @@ def test_every_write_route_has_a_vnmgr_handler() -> None:
 def ids(api: Api) -> dict[str, str]:
     """One row of every resource, so every GET path has something to show."""
     network = api.create("networks", uuid=unique("nw"), ipv4_network="10.250.0.0")
-    datapath = api.create("datapaths", uuid=unique("dp"), node_id=unique("n"),
-                          dpid=hex(secrets.randbits(48)))
-    iface = api.create("interfaces", uuid=unique("if"), network_uuid=network["uuid"],
-                       owner_datapath_uuid=datapath["uuid"], mode="simulated",
-                       enable_routing=True)
-    link = api.create("route_links", uuid=unique("rl"))
-    route = api.create("routes", uuid=unique("r"), interface_uuid=iface["uuid"],
-                       route_link_uuid=link["uuid"])
-    group = api.create("security_groups", uuid=unique("sg"), rules="tcp:22:0.0.0.0/0")
-    for path in (f"/datapaths/{datapath['uuid']}/networks/{network['uuid']}",
-                 f"/datapaths/{datapath['uuid']}/route_links/{link['uuid']}",
-                 f"/interfaces/{iface['uuid']}/security_groups/{group['uuid']}"):
-        assert api.post(path).status_code == 201
-    return {"datapaths": datapath["uuid"], "networks": network["uuid"],
-            "interfaces": iface["uuid"], "mac_leases": iface["mac_leases"][0]["uuid"],
-            "ip_leases": iface["mac_leases"][0]["ip_leases"][0]["uuid"],
-            "route_links": link["uuid"], "routes": route["uuid"],
-            "security_groups": group["uuid"]}
+    return one_of_each(api, network, rules="tcp:22:0.0.0.0/0")
 
 
 def _concrete(path: str, ids: dict[str, str]) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from vnet import ids
 from vnet import models as m
-from vnet.registry import INTERNAL, JOINS, LISTINGS, RESOURCES, TOP_LEVEL, Resource
+from vnet.registry import INTERNAL, JOINS, LISTINGS, NESTED, RESOURCES, TOP_LEVEL, Resource
 
 
 @pytest.mark.parametrize("resource", RESOURCES.values(), ids=lambda r: r.name)
@@ -31,7 +31,9 @@ def test_references_name_their_foreign_keys(resource: Resource) -> None:
 def test_links_name_registered_resources() -> None:
     assert set(TOP_LEVEL) <= set(RESOURCES)
     assert {j.resource.name for j in JOINS}.isdisjoint(TOP_LEVEL)
-    assert set(TOP_LEVEL) | {j.resource.name for j in JOINS} | set(INTERNAL) == set(RESOURCES)
+    nested = {n.resource for n in NESTED}
+    assert set(TOP_LEVEL) | {j.resource.name for j in JOINS} | set(INTERNAL) | nested == set(
+        RESOURCES)
     for listing in LISTINGS:
         columns = RESOURCES[listing.through].model.__table__.c
         assert {listing.parent_column, listing.child_column} <= set(columns.keys())

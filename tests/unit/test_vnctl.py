@@ -222,3 +222,24 @@ def test_bad_global_options_are_usage_errors(option: list[str]) -> None:
     result = CliRunner().invoke(cli, [*option, "networks", "show"])
     assert result.exit_code == 2, result.output
     assert option[0] in result.output
+
+
+def test_network_services_and_dns_records(vnctl: Vnctl) -> None:
+    vnctl.run("networks", "add", "--uuid", "nw-svc", "--ipv4-network", "10.77.0.0",
+              "--domain-name", "example")
+    vnctl.run("interfaces", "add", "--uuid", "if-dns", "--mode", "simulated",
+              "--network-uuid", "nw-svc", "--ipv4-address", "10.77.0.53")
+    vnctl.run("network_services", "add", "--uuid", "ns-dns", "--interface-uuid", "if-dns",
+              "--type", "dns")
+    vnctl.run("dns_services", "add", "--uuid", "dnss-1", "--network-service-uuid", "ns-dns",
+              "--public-dns", "192.0.2.53")
+    record = vnctl.json("dns_services", "dns_records", "add", "dnss-1", "--uuid", "dnsr-vm3",
+                        "--name", "vm3", "--ipv4-address", "10.77.0.3")
+    assert (record["dns_service_uuid"], record["ttl"]) == ("dnss-1", 60)
+    listed = vnctl.json("dns_services", "dns_records", "show", "dnss-1")
+    assert [r["uuid"] for r in listed] == ["dnsr-vm3"]
+    assert "not found" in vnctl.fails("dns_services", "dns_records", "del", "dnss-1", "dnsr-x")
+    vnctl.run("dns_services", "dns_records", "del", "dnss-1", "dnsr-vm3")
+    assert "still used by network services" in vnctl.fails("interfaces", "del", "if-dns")
+    vnctl.run("network_services", "del", "ns-dns")
+    assert vnctl.json("dns_services", "show") == []

@@ -13,6 +13,7 @@ from vnmgr.handlers import (  # noqa: F401  (imported to register their handlers
     networks,
     routers,
     security_groups,
+    services,
 )
 from vnmgr.handlers.tx import HANDLERS, Handler, Tx
 

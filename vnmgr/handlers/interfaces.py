@@ -92,6 +92,7 @@ def delete_interface(tx: Tx, uuid: str | None, _params: Params) -> Row:
     interface = tx.get(m.Interface, uuid)
     tx.refuse_if_used(interface.uuid, {
         "routes": (m.Route, m.Route.interface_id == interface.id),
+        "network services": (m.NetworkService, m.NetworkService.interface_id == interface.id),
         "datapath networks": (m.DatapathNetwork, m.DatapathNetwork.interface_id == interface.id),
         "datapath route links": (m.DatapathRouteLink,
                                  m.DatapathRouteLink.interface_id == interface.id),

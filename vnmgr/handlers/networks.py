@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from vnet import models as m
 from vnet.addr import format_ipv4
 from vnet.errors import conflict, invalid
-from vnet.registry import NETWORK_MODES, NETWORK_PREFIX, SEGMENT_ID
+from vnet.registry import MTU, NETWORK_MODES, NETWORK_PREFIX, SEGMENT_ID
 from vnet.serialize import Row
 from vnmgr.handlers.tx import Tx, apply_text, handler
 from vnmgr.params import Params, as_integer, as_ipv4
@@ -55,7 +55,7 @@ def create_network(tx: Tx, _uuid: str | None, params: Params) -> Row:
                         ipv4_network=address, ipv4_prefix=prefix,
                         domain_name=params.text("domain_name"),
                         network_mode=params.choice("network_mode", NETWORK_MODES, "virtual"),
-                        segment_id=segment_id)
+                        segment_id=segment_id, mtu=_mtu(params))
     tx.changes.add(network)
     if network.segment_id is None:
         # The database id is unique and, in practice, small: a ready-made tunnel key,
@@ -72,11 +72,19 @@ def create_network(tx: Tx, _uuid: str | None, params: Params) -> Row:
 
 @handler("update", "networks")
 def update_network(tx: Tx, uuid: str | None, params: Params) -> Row:
-    """Only names change (vnmgr.accept refuses an address, mode or segment: the
+    """Names and the MTU change (vnmgr.accept refuses an address, mode or segment: the
     registry marks them create-only, as OpenVNet's PUT /networks takes only names)."""
     network = tx.get(m.Network, uuid)
     apply_text(network, params, "display_name", "domain_name")
+    if params.has("mtu"):
+        network.mtu = _mtu(params)
+    elif params.clears("mtu"):
+        network.mtu = None
     return tx.row(tx.changes.touch(network))
+
+
+def _mtu(params: Params) -> int | None:
+    return params.integer("mtu", low=MTU[0], high=MTU[1])
 
 
 @handler("delete", "networks")
