@@ -22,8 +22,6 @@ from vna.punt import PacketIn, PacketOut, PuntStats, dispatch
 from vna.view import _INDEXES, RESOURCES, LocalBinding, View
 
 TUNNEL_PORT = 100
-# The network services' rows in the model slice (docs/model-slice.md).
-NETWORK_SERVICE_RESOURCES = ("network_services", "dns_services", "dns_records")
 # Every table a routed packet from a local vif passes on its own datapath, in order
 # (all but the mac2mac receive tables).
 LOCAL_ROUTED_PATH = [t for t in Table if t not in (Table.RX_DST, Table.RX_SRC)]
@@ -34,8 +32,6 @@ class ModelBuilder:
 
     def __init__(self) -> None:
         self.model: dict[str, dict[str, dict[str, Any]]] = {r: {} for r in RESOURCES}
-        for resource in NETWORK_SERVICE_RESOURCES:  # until the registry declares them
-            self.model.setdefault(resource, {})
         self._ids = itertools.count(1)
         self._macs = itertools.count(1)
         self._segments = itertools.count(1000)
@@ -44,9 +40,7 @@ class ModelBuilder:
         return copy.deepcopy(self.model)
 
     def add(self, resource: str, uuid: str, **fields: Any) -> str:
-        # setdefault: resources the registry may not declare yet (network services)
-        self.model.setdefault(resource, {})[uuid] = {"uuid": uuid, "id": next(self._ids),
-                                                     **fields}
+        self.model[resource][uuid] = {"uuid": uuid, "id": next(self._ids), **fields}
         return uuid
 
     def delete(self, resource: str, uuid: str) -> None:
