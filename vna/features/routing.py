@@ -9,14 +9,15 @@ vna.features.gateway.
 
 from __future__ import annotations
 
-from vna import deps
-from vna.actions import Action, DecTtl, SetField
+from vna import deps, icmp_errors
+from vna.actions import IN_PORT, Action, DecTtl, SetField
 from vna.feature import Feature, OwnerKey
 from vna.features.common import interface_id, vif_addresses
-from vna.flows import Flow, ipv4_prefix_value, make_match
+from vna.flows import Flow, cookie_parts, ipv4_prefix_value, make_match
 from vna.modelstore import Change
 from vna.pipeline import ETH_IPV4, NETWORK_MASK, Prio, Table, on_network
-from vna.routers import Path, Prefix, Router, Topology, minimal_prefix_table, topology
+from vna.punt import PacketIn, PacketOut
+from vna.routers import Path, Prefix, Router, Topology, minimal_prefix_table, prefix, topology
 from vna.view import View
 
 KIND_ROUTE = 0x50  # obj route_links.id
@@ -56,8 +57,13 @@ def _route_flow(
     priority = Prio.PREFIX_BASE + q.prefixlen
     if path is None:
         return Flow(Table.ROUTE, priority, make_match(match), **common)
-    actions: tuple[Action, ...] = (SetField("eth_src", path.src_mac),)
-    actions += (DecTtl(),) * path.hops
+    # Per router crossed: dec_ttl, then that router's port MAC on the network it sends
+    # onto.  When the k-th dec_ttl finds TTL <= 1 the switch hands the packet to the
+    # agent as modified so far, so its eth_src names router k - 1 (the VM's own MAC for
+    # k = 1): the time-exceeded handler below knows which router expired it.
+    actions: tuple[Action, ...] = ()
+    for step in path.steps:
+        actions += (DecTtl(), SetField("eth_src", step.out_mac))
     return Flow(
         Table.ROUTE,
         priority,
@@ -100,9 +106,73 @@ def dirty(change: Change, view: View) -> set[OwnerKey]:
     return deps.routers(change, view) | deps.own_interface(change, view)
 
 
+# ------------------------------------------------------------ ICMP errors
+
+def _router_by_id(topo: Topology, router_id: int) -> Router | None:
+    return next((r for r in topo.routers.values() if r.id == router_id), None)
+
+
+def _vm_mac(view: View, in_port: int, network: str, ipv4: str) -> str | None:
+    """The MAC of the local vif on `in_port` that holds `ipv4` on `network`."""
+    for uuid, port in view.binding.ports.items():
+        if port == in_port and view.is_local(uuid):
+            for addr in vif_addresses(view, uuid):
+                if addr.network_uuid == network and addr.ipv4 == ipv4:
+                    return addr.mac
+    return None
+
+
+def time_exceeded(view: View, packet_in: PacketIn) -> list[PacketOut]:
+    """An invalid-TTL packet-in of a ROUTE entry: ICMP time exceeded from the router
+    whose dec_ttl failed, from its address on the network the packet entered it by.
+
+    The entry belongs to the first router of the path (the cookie's obj_id) and matched
+    the ingress port's MAC (eth_dst, not rewritten by ROUTE).  The path is resolved again
+    for the destination address (exact: decisions only depend on which prefixes contain
+    it); the packet's eth_src is the MAC the previous router sent it with, so the
+    expiring router is the one after the step with that MAC (the first if none: the
+    VM's own MAC)."""
+    offender = icmp_errors.parse(packet_in.data)
+    if offender is None or not icmp_errors.answerable(offender):
+        return []
+    _, router_id, _ = cookie_parts(packet_in.cookie)
+    topo = topology(view)
+    first = _router_by_id(topo, router_id)
+    if first is None:
+        return []
+    gateway = next((p for p in first.ports.values()
+                    if p.ingress and p.mac == offender.eth.dst), None)
+    if gateway is None:
+        return []
+    path = _outcome(topo, first, prefix(offender.ip.dst, 32))
+    if path is None:
+        return []
+    k = next((i + 1 for i, s in enumerate(path.steps) if s.out_mac == offender.eth.src), 0)
+    if k >= len(path.steps):
+        return []
+    entered = gateway.network_uuid if k == 0 else path.steps[k - 1].out_network
+    port = topo.routers[path.steps[k].route_link_uuid].ports.get(entered)
+    vm_mac = _vm_mac(view, packet_in.in_port, gateway.network_uuid, offender.ip.src)
+    if port is None or port.ipv4 is None or vm_mac is None:
+        return []
+    key = (view.binding.datapath_uuid, packet_in.in_port)
+    if icmp_errors.limited(key, icmp_errors.TIME_EXCEEDED, icmp_errors.CODE_TTL_EXCEEDED):
+        return []
+    frame = icmp_errors.error_frame(offender, gateway.mac, vm_mac, port.ipv4,
+                                    icmp_errors.TIME_EXCEEDED, icmp_errors.CODE_TTL_EXCEEDED)
+    return [PacketOut(IN_PORT, frame)]
+
+
+def packet_in(view: View, packet_in: PacketIn) -> list[PacketOut]:
+    if packet_in.kind == KIND_ROUTE and packet_in.reason == "invalid_ttl":
+        return time_exceeded(view, packet_in)
+    return []
+
+
 FEATURE = Feature(
     name="routing",
     kinds=frozenset({KIND_ROUTE, KIND_ARP_RESOLVE}),
     owners={"route_link": route_link_flows, "interface": interface_flows},
     dirty=dirty,
+    packet_in=packet_in,
 )
