@@ -83,3 +83,15 @@ def test_a_ping_with_ttl_too_small_gets_time_exceeded(cloud: Cloud) -> None:
     assert result.received == 0
     assert "From 10.2.0.254" in result.output and "Time to live exceeded" in result.output, \
         result.output
+
+
+@pytest.mark.parametrize("address", ["10.1.0.1", "10.2.0.1", "10.2.0.254", "10.5.0.1"])
+def test_every_router_address_on_the_path_answers_ping(cloud: Cloud, address: str) -> None:
+    """r1's gateway and its port on nw-b, r2's ports on nw-b and nw-e: answered in flows
+    on vm1's datapath (as Linux routers answer for every local address)."""
+    before = vna_metrics(cloud, "h1")
+    result = cloud.vms["vm1"].ping(address, count=3, interval=0.1, wait=1)
+    assert result.ok and result.received == 3, result.output
+    packet_ins = [k for k in vna_metrics(cloud, "h1") if k.startswith("vnet_vna_packet_ins")]
+    assert {k: vna_metrics(cloud, "h1")[k] for k in packet_ins} == \
+        {k: before.get(k, 0.0) for k in packet_ins}

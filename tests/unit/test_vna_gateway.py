@@ -141,7 +141,9 @@ def test_changing_the_gateway_address_moves_the_responder(routed):
     assert agent.send(ping(m, "10.1.0.254")).dropped
 
 
-def test_flow_count_is_two_per_ingress_port(routed):
+def test_flow_count_is_two_per_ingress_port_and_address(routed):
     flows = agent_on(routed, "1", {"if-a": 1}).desired.owner_flows(("route_link", "rl-r"))
     gateway = [f for f in flows if f.kind == KIND_GATEWAY]
-    assert len(gateway) == 4 and len(flows) == 8  # + 2 route entries per port
+    # echo + drop for each of the router's 2 addresses, per port; + per port 2 route
+    # entries and the unreachable catch-all
+    assert len(gateway) == 8 and len(flows) == 14

@@ -14,9 +14,10 @@ import vna_kit as kit
 from os_ken.lib.packet import ethernet, icmp, ipv4, packet, packet_utils, udp
 
 from vna import icmp_errors
-from vna.actions import DecTtl, SetField
+from vna.actions import Controller, DecTtl, Meter, SetField
 from vna.features.routing import KIND_ROUTE
 from vna.flows import cookie_parts
+from vna.meters import ICMP_ERROR_METER_ID
 from vna.pipeline import Table
 
 A_PORT = 1
@@ -153,3 +154,44 @@ def test_set_async_enables_invalid_ttl_packet_ins():
     o = dp.ofproto
     assert msg.packet_in_mask[0] == 1 << o.OFPR_ACTION | 1 << o.OFPR_INVALID_TTL
     assert not msg.packet_in_mask[0] & 1 << o.OFPR_NO_MATCH
+
+
+# ------------------------------------------------------------------ unreachable
+
+@pytest.mark.parametrize(("dst", "src", "code"), [
+    ("10.9.0.5", "10.1.0.1", 0),  # r1 has no route: network unreachable from its gateway
+    ("10.2.0.99", "10.1.0.1", 1),  # nobody holds it on nw2 (r1's connected network)
+    ("10.3.0.99", "10.2.0.2", 1),  # ... on nw3: from r2, at its address on nw2
+])
+def test_destination_unreachable_from_the_router_on_the_network_it_entered_by(
+        chain, dst, src, code):
+    m, agent = chain
+    frame = probe(m, dst, 64)
+    outcome, [reply] = kit.punt_replies(agent, frame, A_PORT)
+    assert outcome.meters == [ICMP_ERROR_METER_ID] and not outcome.outputs
+    assert reply.port == A_PORT
+    eth, ip, msg, quoted = parse_error(reply.data)
+    assert (eth.src, eth.dst) == (kit.gw_mac(m, "rl-r1", "nw-1"), m.mac_of("if-a"))
+    assert (ip.src, ip.dst, msg.type, msg.code) == (src, "10.1.0.10", 3, code)
+    inner, _, _ = ipv4.ipv4.parser(quoted)
+    assert (inner.src, inner.dst, inner.identification) == ("10.1.0.10", dst, 0x1234)
+    name = "net_unreachable" if code == 0 else "host_unreachable"
+    assert icmp_errors.STATS.sent == {name: 1}
+
+
+def test_unreachable_punts_are_bounded_flows_through_the_datapath_wide_meter(chain):
+    m, agent = chain
+    flows = [f for f in agent.desired.flows().values() if Controller() in f.actions
+             and "in_port" not in f.match_dict()]
+    assert all(f.actions == (Meter(ICMP_ERROR_METER_ID), Controller()) for f in flows)
+    route = [f.match_dict() for f in flows if f.table == Table.ROUTE]
+    # one catch-all (no ipv4_dst: 0.0.0.0/0) per router port with ingress, nothing per vif
+    assert len(route) == 4 and not any("ipv4_dst" in match for match in route)
+    resolve = [f for f in flows if f.table == Table.ARP_RESOLVE]
+    assert len(resolve) == 3  # one per routed network
+
+
+def test_a_known_host_is_delivered_not_punted(chain):
+    m, agent = chain
+    outcome, replies = kit.punt_replies(agent, probe(m, "10.3.0.30", 64), A_PORT)
+    assert outcome.outputs and outcome.punts == [] and replies == []

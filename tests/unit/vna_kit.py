@@ -373,11 +373,10 @@ def punt_replies(agent: Agent, frame: bytes, in_port: int,
     by_kind = _check(agent.features)
     replies: list[PacketOut] = []
     for cookie, punted in outcome.punts:
-        changed = {k for k, v in fields.items() if punted.get(k) != v}
-        if changed:  # the switch would punt the rewritten frame; not modelled here
-            raise SimError(f"frame fields {sorted(changed)} rewritten before the punt")
+        # the switch punts the frame as rewritten so far (addresses and TTL modelled)
+        data = frame if punted == fields else rewritten_frame(frame, fields, punted)
         packet_in = PacketIn(cookie=cookie, table_id=flows[cookie].table, reason="action",
-                             in_port=in_port, data=frame)
+                             in_port=in_port, data=data)
         replies += dispatch(agent.view(), packet_in, by_kind, stats or PuntStats())
     if outcome.expired is not None:  # a dec_ttl found TTL <= 1: invalid-TTL packet-in
         cookie, punted = outcome.expired
