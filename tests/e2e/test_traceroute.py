@@ -95,3 +95,15 @@ def test_every_router_address_on_the_path_answers_ping(cloud: Cloud, address: st
     packet_ins = [k for k in vna_metrics(cloud, "h1") if k.startswith("vnet_vna_packet_ins")]
     assert {k: vna_metrics(cloud, "h1")[k] for k in packet_ins} == \
         {k: before.get(k, 0.0) for k in packet_ins}
+
+
+@pytest.mark.parametrize(("address", "text", "router"), [
+    ("10.9.0.9", "Destination Net Unreachable", "10.1.0.1"),  # r1 has no route
+    ("10.2.0.99", "Destination Host Unreachable", "10.1.0.1"),  # nobody on nw-b
+    ("10.5.0.99", "Destination Host Unreachable", "10.2.0.254"),  # nobody on nw-e: r2
+])
+def test_unroutable_destinations_get_icmp_unreachable_at_once(cloud: Cloud, address: str,
+                                                              text: str, router: str) -> None:
+    result = cloud.vms["vm1"].ping(address, count=1, wait=2)
+    assert result.received == 0
+    assert f"From {router}" in result.output and text in result.output, result.output

@@ -1,26 +1,26 @@
-"""What a router answers itself: ICMP echo to its gateway address, on the source
+"""What a router answers itself: ICMP echo to any of its addresses, on the source
 datapath, without the controller.
 
-Each ingress port of a router answers echo requests sent to its own MAC and IP by
-turning the request into the reply in place (OVS fixes the IPv4 and ICMP checksums on
-set_field); any other packet for that address is dropped, since a router consumes what
-is addressed to it and must not route it back out.  Only the gateway of the packet's own
-network answers: a VM pinging the router's address on another network is routed toward
-that network like any packet and dropped there (ARP_RESOLVE knows no such host).  Linux
-routers answer for every local address; the simple rule covers "ping my gateway".
+Each ingress port of a router answers echo requests sent to its own MAC and to any
+router address the packet reaches (`answered_addresses`: the gateway, the router's
+addresses on its other networks, and those of routers further along a chain, as Linux
+routers answer for every local address) by turning the request into the reply in place
+(OVS fixes the IPv4 and ICMP checksums on set_field); any other packet for such an
+address is dropped, since a router consumes what is addressed to it and must not route
+it on.
 
 Owner: the route_link, like ROUTE.  The port set (MAC, IP, ingress) is read from the
 router topology, so the dependency rule is the router's (vna.deps.router_links).
 
 Fragmented echo (RFC 1122 3.2.2.6: the reply carries the request's full data): the
 switch cannot reassemble, and only the first fragment carries the ICMP header, so the
-one-flow answer cannot work for `ping -s 3000`.  Each local vif gets, per gateway of
-its network, one flow above the echo responder that punts every fragment of ICMP to
+one-flow answer cannot work for `ping -s 3000`.  Each local vif gets, per address its
+gateway answers, one flow above the echo responder that punts every fragment of ICMP to
 that gateway through the vif's meter (`nw_frag=yes`); unfragmented echo never reaches
 the controller.  The handler reassembles (vna.ipfrag: bounded, 15 s timeout, overlaps
 dropped) and answers a complete echo request with the reply fragmented to the largest
 fragment it received, out of the port it came from.  Owner: the interface (the vif's
-port and meter); its rule adds the vifs on the networks of a changed router.
+port and meter); its rule adds the vifs on the networks of a changed router's component.
 """
 
 from __future__ import annotations

@@ -5,6 +5,12 @@ across a chain of routers (vna.routers resolves the path); ARP resolution gives 
 destination's MAC from the model (no ARP on the wire), then L2_LOOKUP sends it straight
 to the datapath hosting the destination.  The router's own addresses are answered by
 vna.features.gateway.
+
+ICMP errors (vna.icmp_errors) are this feature's packet-ins: time exceeded for an
+invalid-TTL packet-in of a ROUTE entry, network unreachable for the ROUTE entries without
+a route (and the catch-all of each ingress port), host unreachable for the ARP_RESOLVE
+catch-all of a routed network - each from the router's address on the network the
+packet entered it by.
 """
 
 from __future__ import annotations
