@@ -83,7 +83,7 @@ def desired_meters(view: View | None, config: MeterConfig) -> dict[int, MeterSpe
     # Imported here: vna.routers is the topology's module, heavier than this one.
     from vna.routers import topology
 
-    if topology(view).attached:
+    if any(topology(view).attached.values()):
         out[ICMP_ERROR_METER_ID] = MeterSpec(ICMP_ERROR_METER_ID, config.rate, config.burst)
     for uuid in view.binding.ports:
         ofport = view.ofport(uuid)  # None unless hosted on this datapath

@@ -43,10 +43,13 @@ def vm_mtu(c: Cloud) -> int:
 
 
 def punted(c: Cloud, host: str) -> tuple[float, float]:
-    """(packet-ins, packet-ins the gateway feature handled) of a host's vna so far."""
+    """(packet-ins, packet-ins the gateway feature handled) of a host's vna so far, not
+    counting the routers' ICMP errors (e.g. host unreachable for a ping sent while the
+    destination's binding was still on its way, during the setup's wait_ping)."""
     m = vna_metrics(c, host)
     node = c.hosts[host].node_id
-    return (sum(v for k, v in m.items() if k.startswith("vnet_vna_packet_ins_total")),
+    routing = m.get(f'vnet_vna_punts_handled_total{{feature="routing",node_id="{node}"}}', 0.0)
+    return (sum(v for k, v in m.items() if k.startswith("vnet_vna_packet_ins_total")) - routing,
             m.get(f'vnet_vna_punts_handled_total{{feature="gateway",node_id="{node}"}}', 0.0))
 
 
