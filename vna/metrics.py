@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from vna import icmp_errors
 from vna.pipeline import Table
 from vnet.metrics import Sample
 
@@ -38,5 +39,11 @@ def collect(agent: Agent, link: VnmgrLink, packet_ins: Counter[str]) -> Iterable
     for cause, count in dropped.items():
         yield "vnet_vna_punts_dropped_total", {**node, "cause": cause}, count
     yield "vnet_vna_punt_replies_total", node, punts.sent
+    # ICMP errors from the distributed router (vna.icmp_errors): sent per type, and those
+    # the per-port token bucket held back.
+    for name in icmp_errors.TYPE_NAMES.values():
+        sent = icmp_errors.STATS.sent.get(name, 0)
+        yield "vnet_vna_icmp_errors_sent_total", {**node, "type": name}, sent
+    yield "vnet_vna_icmp_errors_rate_limited_total", node, icmp_errors.STATS.limited
     yield "vnet_vna_meter_mods_sent_total", node, agent.meters.meter_mods_sent
     yield "vnet_vna_meter_failures_total", node, agent.meters.failures

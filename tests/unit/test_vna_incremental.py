@@ -52,8 +52,9 @@ def test_one_new_interface_in_a_200_interface_network_is_constant_work(where):
         ports = dict(agent.binding.ports, **{"if-new": 999})
         added, removed = agent.rebind(LocalBinding("dp-1", ports=ports, tunnel_ofport=TUNNEL_PORT))
         assert agent.desired.recomputations - before <= 2, agent.last_dirty
-        # classifier, 2 antispoof, L2, OUTPUT, and the punt of fragments to its gateway
-        assert removed == [] and len(added) == 6
+        # classifier, 2 antispoof, L2, OUTPUT, and the punts of fragments to its
+        # router's two addresses
+        assert removed == [] and len(added) == 7
     assert agent.desired.flows() == agent.full()
 
 

@@ -386,10 +386,37 @@ def punt_replies(agent: Agent, frame: bytes, in_port: int,
     by_kind = _check(agent.features)
     replies: list[PacketOut] = []
     for cookie, punted in outcome.punts:
-        changed = {k for k, v in fields.items() if punted.get(k) != v}
-        if changed:  # the switch would punt the rewritten frame; not modelled here
-            raise SimError(f"frame fields {sorted(changed)} rewritten before the punt")
+        # the switch punts the frame as rewritten so far (addresses and TTL modelled)
+        data = frame if punted == fields else rewritten_frame(frame, fields, punted)
         packet_in = PacketIn(cookie=cookie, table_id=flows[cookie].table, reason="action",
-                             in_port=in_port, data=frame)
+                             in_port=in_port, data=data)
+        replies += dispatch(agent.view(), packet_in, by_kind, stats or PuntStats())
+    if outcome.expired is not None:  # a dec_ttl found TTL <= 1: invalid-TTL packet-in
+        cookie, punted = outcome.expired
+        packet_in = PacketIn(cookie=cookie, table_id=flows[cookie].table, reason="invalid_ttl",
+                             in_port=in_port, data=rewritten_frame(frame, fields, punted))
         replies += dispatch(agent.view(), packet_in, by_kind, stats or PuntStats())
     return outcome, replies
+
+
+def rewritten_frame(frame: bytes, fields: dict, punted: dict) -> bytes:
+    """`frame` as the switch sends it after the flows rewrote it up to the punt: the
+    Ethernet addresses and the IPv4 TTL (what ROUTE rewrites before a dec_ttl fails)."""
+    changed = {k for k, v in fields.items() if punted.get(k) != v}
+    if changed - {"eth_src", "eth_dst", "ip_ttl"}:
+        raise SimError(f"frame fields {sorted(changed)} rewritten: not modelled")
+    eth, _, rest = ethernet.ethernet.parser(frame)
+    ip, _, _ = ipv4.ipv4.parser(rest)
+    header = ip.header_length * 4
+    new_ip = ipv4.ipv4(version=4, header_length=ip.header_length, tos=ip.tos,
+                       total_length=ip.total_length, identification=ip.identification,
+                       flags=ip.flags, offset=ip.offset, ttl=punted["ip_ttl"], proto=ip.proto,
+                       csum=0, src=ip.src, dst=ip.dst, option=ip.option)
+    new_eth = ethernet.ethernet(dst=punted["eth_dst"], src=punted["eth_src"],
+                                ethertype=eth.ethertype)
+    out = packet.Packet()
+    out.add_protocol(new_eth)
+    out.add_protocol(new_ip)
+    out.add_protocol(bytes(rest[header:]))
+    out.serialize()
+    return bytes(out.data)
