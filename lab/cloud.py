@@ -134,15 +134,20 @@ class Cloud:
                       interface_uuid=host.host_interface_uuid)
 
     def add_vm(self, host: str, name: str, network: str, ip: str, mac: str | None = None,
-               create: bool = True) -> Vm:
-        """A VM namespace on `host`; its interface is created through the API first."""
+               create: bool = True, dhcp: bool = False, mtu: int | None = None) -> Vm:
+        """A VM namespace on `host`; its interface is created through the API first.
+        dhcp=True: the model leases `ip`, but eth0 starts without address or route (and
+        with MTU `mtu`, default 1280, on the VM's end) for a DHCP client to configure."""
         info = self.networks[network]
         mac = mac or f"10:54:ff:{self.hosts[host].index:02x}:00:{len(self.vms) + 1:02x}"
         if create:
             self.create_interface(host, name, network, ip, mac)
-        vm = self.lab.add_vm(self.hosts[host].hv, name, mac, f"{ip}/{info.cidr.prefixlen}",
+        vm = self.lab.add_vm(self.hosts[host].hv, name, mac,
+                             None if dhcp else f"{ip}/{info.cidr.prefixlen}",
                              gateway=info.gateway, iface_id=f"if-{name}",
                              mtu=TUNNEL_VM_MTU if self.transport == "tunnel" else 1500)
+        if dhcp:  # only the VM's end: the switch's end keeps what the transport carries
+            vm.netns.set_link("eth0", mtu=mtu or 1280)
         self.vms[name] = vm
         return vm
 

@@ -182,7 +182,7 @@ class Vm:
         hv: Hypervisor,
         name: str,
         mac: str,
-        ip: str,
+        ip: str | None,
         *,
         gateway: str | None = None,
         mtu: int = 1500,
@@ -191,20 +191,23 @@ class Vm:
         port_name: str | None = None,
         tx_off: bool = True,
     ):
-        if "/" not in ip:
+        if ip is not None and "/" not in ip:
             raise ValueError(f"VM address {ip!r} needs a prefix length, e.g. 10.0.0.1/24")
         self.hv = hv
         self.name = name
         self.mac = mac.lower()
+        # ip=None: eth0 starts without an address (a DHCP client configures it)
         self.cidr = ip
-        self.ip = ip.split("/")[0]
+        self.ip = ip.split("/")[0] if ip is not None else None
+        self.dir = lab.dir / "vms" / name
         self.gateway = gateway
         self.port_name = port_name or name
         self.iface_id = iface_id or f"{lab.prefix}{name}"
         self.netns = lab.add_netns(name)
         add_veth(self.port_name, hv.netns, "eth0", self.netns, mtu=mtu, b_mac=self.mac)
-        self.netns.add_addr("eth0", ip)
-        if gateway:
+        if ip is not None:
+            self.netns.add_addr("eth0", ip)
+        if gateway and ip is not None:
             self.netns.add_route("default", via=gateway, dev="eth0")
         if tx_off:
             self.netns.tx_off("eth0")
@@ -337,8 +340,9 @@ class Lab:
     def add_underlay(self, name: str = "ul", mtu: int = UNDERLAY_MTU) -> Underlay:
         return Underlay(self, name, mtu)
 
-    def add_vm(self, hv: Hypervisor, name: str, mac: str, ip: str, **kwargs) -> Vm:
-        """See `Vm` for the keyword arguments (gateway, mtu, ofport, iface_id, ...)."""
+    def add_vm(self, hv: Hypervisor, name: str, mac: str, ip: str | None, **kwargs) -> Vm:
+        """See `Vm` for the keyword arguments (gateway, mtu, ofport, iface_id, ...);
+        ip=None leaves eth0 without an address (for a DHCP client)."""
         vm = Vm(self, hv, name, mac, ip, **kwargs)
         self.vms[name] = vm
         return vm

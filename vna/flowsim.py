@@ -68,6 +68,9 @@ class Outcome:
     outputs: list[tuple[int, Packet]] = field(default_factory=list)
     trace: list[Flow] = field(default_factory=list)
     ttl_expired: bool = False
+    # (cookie of the flow whose dec_ttl failed, the packet as modified up to it): what
+    # the switch sends as an invalid-TTL packet-in
+    expired: tuple[int, Packet] | None = None
     # (cookie of the punting flow, packet) for each Controller action reached
     punts: list[tuple[int, Packet]] = field(default_factory=list)
     meters: list[int] = field(default_factory=list)
@@ -253,6 +256,7 @@ def _dec_ttl(sim: Pipeline, a: DecTtl, flow: Flow, pkt: Packet, out: Outcome) ->
     ttl = pkt.get("ip_ttl", 64)
     if ttl <= 1:
         out.ttl_expired = True
+        out.expired = (flow.cookie, _visible(pkt))
         return False
     pkt["ip_ttl"] = ttl - 1
     return True

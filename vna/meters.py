@@ -62,16 +62,29 @@ def port_meter_id(ofport: int) -> int:
     return ofport
 
 
+# The datapath-wide meter of the distributed router's ICMP errors (vna.icmp_errors):
+# destination-unreachable punts come from ROUTE entries (per router port) and ARP_RESOLVE
+# (per network), not from one vif's flows, so they share this meter.  Present whenever
+# some router has a port (the only case such flows exist).
+ICMP_ERROR_METER_ID = 0x10000
+
+
 def _is_vif(view: View, interface_uuid: str) -> bool:
     iface = view.interface(interface_uuid)
     return iface is not None and iface.get("mode") == "vif"
 
 
 def desired_meters(view: View | None, config: MeterConfig) -> dict[int, MeterSpec]:
-    """meter id -> spec: one per local vif port bound on this bridge ({} without a view)."""
+    """meter id -> spec: one per local vif port bound on this bridge, plus the ICMP
+    error meter when there is a router ({} without a view)."""
     if view is None:
         return {}
     out: dict[int, MeterSpec] = {}
+    # Imported here: vna.routers is the topology's module, heavier than this one.
+    from vna.routers import topology
+
+    if any(topology(view).attached.values()):
+        out[ICMP_ERROR_METER_ID] = MeterSpec(ICMP_ERROR_METER_ID, config.rate, config.burst)
     for uuid in view.binding.ports:
         ofport = view.ofport(uuid)  # None unless hosted on this datapath
         if ofport is not None and _is_vif(view, uuid) and 0 < ofport <= MAX_OFPORT:

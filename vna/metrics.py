@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from vna import icmp_errors
 from vna.features import dns
 from vna.pipeline import Table
 from vnet.metrics import Sample
@@ -44,5 +45,11 @@ def collect(agent: Agent, link: VnmgrLink, packet_ins: Counter[str]) -> Iterable
     for result, count in (("answered", forwarder.answered), ("failed", forwarder.failed),
                           ("busy", forwarder.refused)):
         yield "vnet_vna_dns_forwarded_total", {**node, "result": result}, count
+    # ICMP errors from the distributed router (vna.icmp_errors): sent per type, and those
+    # the per-port token bucket held back.
+    for name in icmp_errors.TYPE_NAMES.values():
+        sent = icmp_errors.STATS.sent.get(name, 0)
+        yield "vnet_vna_icmp_errors_sent_total", {**node, "type": name}, sent
+    yield "vnet_vna_icmp_errors_rate_limited_total", node, icmp_errors.STATS.limited
     yield "vnet_vna_meter_mods_sent_total", node, agent.meters.meter_mods_sent
     yield "vnet_vna_meter_failures_total", node, agent.meters.failures

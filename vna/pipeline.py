@@ -84,8 +84,9 @@ PIPELINE: tuple[TableSpec, ...] = (
         frozenset({"metadata", "in_port", "eth_src", "eth_dst", "eth_type"}) | _IP | _L4, True,
         """Controller-answered protocols (DHCP, DNS): a local vif's packets that a
         feature answers from the controller are sent there, through the vif's meter
-        (vna.punt); before ANTISPOOF because a DHCP client has no address yet.  DNS:
-        (in_port, network, udp to the dns service address port 53) -> meter, controller.
+        (vna.punt); before ANTISPOOF because a DHCP client has no address yet.  DHCP:
+        (in_port, network, eth_src, udp 68 -> 67) of a local vif on a network with a
+        dhcp service.  DNS: (in_port, network, udp to the dns service address port 53).
         Miss -> ANTISPOOF.""",
     ),
     TableSpec(
@@ -124,21 +125,23 @@ PIPELINE: tuple[TableSpec, ...] = (
         frozenset({"metadata", "eth_dst", "eth_type", "ip_proto", "ipv4_dst", "icmpv4_type",
                    "in_port", "ip_frag"}),
         True,
-        """Distributed router, source side only.  First the router's own addresses:
-        (network, eth_dst=router port MAC, ipv4_dst=its gateway IP) answers ICMP echo out
-        of IN_PORT and drops anything else; fragments of ICMP to it are punted per local
-        vif (in_port, its meter) to be reassembled and answered by the agent.  Then
-        (network, eth_dst=router port MAC, ipv4_dst in prefix) -> metadata := final
-        destination network, eth_src := MAC of the last router's port there, dec_ttl once
-        per router on the precomputed path, -> ARP_RESOLVE.  Longest prefix wins through
-        priority.  Miss -> L2_LOOKUP.""",
+        """Distributed router, source side only.  First the routers' own addresses:
+        (network, eth_dst=router port MAC, ipv4_dst=an address of a router the packet
+        reaches) answers ICMP echo out of IN_PORT and drops anything else; fragments of
+        ICMP to it are punted per local vif (in_port, its meter) to be reassembled and
+        answered by the agent.  Then (network, eth_dst=router port MAC, ipv4_dst in
+        prefix) -> metadata := final destination network, per router on the precomputed
+        path dec_ttl and eth_src := its port MAC on the next network, -> ARP_RESOLVE; a
+        prefix without a route -> the controller (ICMP network unreachable).  Longest
+        prefix wins through priority.  Miss -> L2_LOOKUP.""",
     ),
     TableSpec(
         Table.ARP_RESOLVE, Stage.INGRESS, None,
-        frozenset({"metadata", "eth_type", "ipv4_dst"}), False,
+        frozenset({"metadata", "eth_type", "ipv4_dst"}), True,
         """ARP resolution of a routed packet (OVN's lr_in_arp_resolve): (network,
         ipv4_dst) -> eth_dst := MAC of the interface leasing that address, -> SNAT.
-        Miss: drop (routed to an address nobody holds).""",
+        Any other address on a routed network (priority 1) -> the controller, which
+        answers ICMP host unreachable.  Miss: drop.""",
     ),
     TableSpec(
         Table.SNAT, Stage.INGRESS, Table.L2_LOOKUP, _ACL, False,

@@ -65,10 +65,20 @@ class Router:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One router a routed packet crosses: the router and the network it sends onto."""
+
+    route_link_uuid: str
+    out_network: str
+    out_mac: str  # the router's port MAC on out_network
+
+
+@dataclass(frozen=True)
 class Path:
     network_uuid: str  # where the packet is delivered
     src_mac: str  # MAC of the last router's port on that network
     hops: int  # routers crossed = TTL decrements
+    steps: tuple[Step, ...] = ()  # the routers crossed, in order (len == hops)
 
 
 def prefix(network: str, plen: int) -> Prefix:
@@ -176,6 +186,7 @@ class Topology:
         """Where a packet for q that entered `router` ends up; None = drop."""
         seen: set[str] = set()
         hops = 0
+        steps: list[Step] = []
         while True:
             route = router.lpm(q)
             hops += 1
@@ -183,13 +194,14 @@ class Topology:
                 return None
             out = route.out_network
             port = router.ports[out]
+            steps.append(Step(router.uuid, out, port.mac))
             if q.subnet_of(self.subnet(out)):
-                return Path(out, port.mac, hops)
+                return Path(out, port.mac, hops, tuple(steps))
             seen.add(router.uuid)
             nxt = self.next_router(out, q, exclude=router.uuid)
             if nxt is None:
                 # No router goes further: deliver on `out`, ARP_RESOLVE decides.
-                return Path(out, port.mac, hops)
+                return Path(out, port.mac, hops, tuple(steps))
             if nxt.uuid in seen:
                 return None
             router = nxt

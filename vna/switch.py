@@ -171,6 +171,19 @@ class SwitchConnection:
             raise SwitchError(f"bundle rejected: {errors[0]}")
 
 
+def async_config(datapath: Any) -> Any:
+    """OFPT_SET_ASYNC (OpenFlow 1.3 section 7.3.10): packet-ins for the controller action
+    and for invalid TTL (a ROUTE entry's dec_ttl on TTL <= 1: vna.features.routing answers
+    ICMP time exceeded; OVS sends none unless asked), never for no_match (every table has
+    an explicit miss flow); every port-status and flow-removed reason, as by default."""
+    o, p = datapath.ofproto, datapath.ofproto_parser
+    packet_in = 1 << o.OFPR_ACTION | 1 << o.OFPR_INVALID_TTL
+    port_status = 1 << o.OFPPR_ADD | 1 << o.OFPPR_DELETE | 1 << o.OFPPR_MODIFY
+    flow_removed = (1 << o.OFPRR_IDLE_TIMEOUT | 1 << o.OFPRR_HARD_TIMEOUT
+                    | 1 << o.OFPRR_DELETE | 1 << o.OFPRR_GROUP_DELETE)
+    return p.OFPSetAsync(datapath, [packet_in, 0], [port_status, 0], [flow_removed, 0])
+
+
 class VnaOpenFlowApp(app_manager.OSKenApp):
     """Hands switch connections to the agent; every decision is the agent's."""
 
@@ -192,6 +205,7 @@ class VnaOpenFlowApp(app_manager.OSKenApp):
         if ev.state == MAIN_DISPATCHER and datapath.id is not None:
             connection = SwitchConnection(datapath)
             self.connections[datapath.id] = connection
+            datapath.send_msg(async_config(datapath))
             log.info("switch %016x connected from %s", datapath.id, datapath.address)
             if self.listener:
                 self.listener.switch_connected(connection)

@@ -1,7 +1,8 @@
-"""`ping -s 3000 <gateway>` from a VM, on both transports: the fragments are punted
-through the vif's meter, reassembled by the vna and answered with the full data,
-fragmented to what fit on the way in (RFC 1122 3.2.2.6).  Large pings between VMs
-still go through the switch alone, and nothing is punted until a fragment is sent.
+"""`ping -s 3000 <gateway>` (or the router's other address) from a VM, on both
+transports: the fragments are punted through the vif's meter, reassembled by the vna and
+answered with the full data, fragmented to what fit on the way in (RFC 1122 3.2.2.6).
+Large pings between VMs still go through the switch alone, and nothing is punted until a
+fragment is sent.
 
 Its own cloud (not test_vna_network's): that module checks that no packet-in ever
 happened in its scenarios.
@@ -42,10 +43,13 @@ def vm_mtu(c: Cloud) -> int:
 
 
 def punted(c: Cloud, host: str) -> tuple[float, float]:
-    """(packet-ins, packet-ins the gateway feature handled) of a host's vna so far."""
+    """(packet-ins, packet-ins the gateway feature handled) of a host's vna so far, not
+    counting the routers' ICMP errors (e.g. host unreachable for a ping sent while the
+    destination's binding was still on its way, during the setup's wait_ping)."""
     m = vna_metrics(c, host)
     node = c.hosts[host].node_id
-    return (sum(v for k, v in m.items() if k.startswith("vnet_vna_packet_ins_total")),
+    routing = m.get(f'vnet_vna_punts_handled_total{{feature="routing",node_id="{node}"}}', 0.0)
+    return (sum(v for k, v in m.items() if k.startswith("vnet_vna_packet_ins_total")) - routing,
             m.get(f'vnet_vna_punts_handled_total{{feature="gateway",node_id="{node}"}}', 0.0))
 
 
@@ -63,15 +67,16 @@ def test_steady_state_punts_nothing_and_each_vif_punts_fragments_through_its_met
                            r"actions=meter:(\d+),CONTROLLER", f) for f in flows]
         assert all(found), flows
         local = {vm.ofport: vm for vm in cloud.vms.values() if vm.hv is cloud.hosts[host].hv}
-        assert {int(f.group(1)) for f in found} == set(local), flows
-        for f in found:  # the vif's own meter, its own network's gateway
-            vm = local[int(f.group(1))]
-            assert int(f.group(3)) == vm.ofport
-            assert f.group(2) == {"10.1": "10.1.0.1", "10.2": "10.2.0.1"}[vm.ip[:4]]
+        # per local vif, each address of the router (its gateway and the other port)
+        assert sorted((int(f.group(1)), f.group(2)) for f in found) == sorted(
+            (port, address) for port in local for address in ("10.1.0.1", "10.2.0.1")), flows
+        for f in found:  # the vif's own meter
+            assert int(f.group(3)) == local[int(f.group(1))].ofport
 
 
 @pytest.mark.parametrize("vm,gateway,host", [("vm1", "10.1.0.1", "h1"),
-                                             ("vm3", "10.2.0.1", "h2")])
+                                             ("vm3", "10.2.0.1", "h2"),
+                                             ("vm1", "10.2.0.1", "h1")])  # the far address
 def test_a_fragmented_ping_of_the_gateway_is_answered_in_full(cloud: Cloud, vm: str,
                                                               gateway: str, host: str) -> None:
     before = punted(cloud, host)
@@ -93,11 +98,3 @@ def test_a_fragmented_ping_between_vms_never_reaches_the_controller(cloud: Cloud
     big_ping(cloud, "vm1", "10.2.0.13")  # routed, across hosts
     big_ping(cloud, "vm3", "10.1.0.11")
     assert {h: punted(cloud, h) for h in cloud.hosts} == before
-
-
-def test_the_routers_address_on_another_network_is_not_answered_nor_punted(
-        cloud: Cloud) -> None:
-    before = punted(cloud, "h1")
-    result = cloud.vms["vm1"].ping("10.2.0.1", count=2, size=SIZE, interval=0.2, wait=0.5)
-    assert result.received == 0, result.output
-    assert punted(cloud, "h1") == before

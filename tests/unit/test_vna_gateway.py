@@ -11,6 +11,7 @@ from vna_kit import (
     icmp_packet,
     ip_packet,
     routed_world,
+    two_hosts,
 )
 
 from vna.features.gateway import KIND_GATEWAY
@@ -52,12 +53,32 @@ def test_every_datapath_answers_for_its_own_vms(routed):
     assert port == 5 and reply["ipv4_src"] == "10.2.0.1" and reply["icmpv4_type"] == ECHO_REPLY
 
 
-def test_only_the_gateway_of_the_packets_own_network_answers(routed):
-    # Documented simplification: the router's address on another network is routed
-    # there like any destination, and nobody holds it.
+def test_the_routers_address_on_another_network_answers_too(routed):
+    # As Linux routers do: every address of the router, from the gateway's MAC.
     m = routed
-    outcome = agent_on(m, "1", {"if-a": 1}).send(ping(m, "10.2.0.1"))
-    assert outcome.dropped and Table.ARP_RESOLVE in [f.table for f in outcome.trace]
+    port, reply = agent_on(m, "1", {"if-a": 1}).send(ping(m, "10.2.0.1")).only()
+    assert port == 1 and reply["icmpv4_type"] == ECHO_REPLY
+    assert (reply["ipv4_src"], reply["ipv4_dst"]) == ("10.2.0.1", "10.1.0.10")
+    assert reply["eth_src"] == gw_mac(m, "rl-r", "nw-1")
+    # anything else for it is consumed, not routed onto nw-2
+    udp = dict(ping(m, "10.2.0.1"), ip_proto=17)
+    del udp["icmpv4_type"], udp["icmpv4_code"]
+    assert agent_on(m, "1", {"if-a": 1}).send(udp).dropped
+
+
+def test_a_router_further_along_a_chain_answers_for_its_addresses():
+    m = two_hosts()
+    nw1, nw2, nw3 = (m.network(str(i), f"10.{i}.0.0/24") for i in (1, 2, 3))
+    m.vif("a", "dp-1", nw1, "10.1.0.10")
+    r1 = m.router("r1", [(nw1, "10.1.0.1"), (nw2, "10.2.0.1")])
+    m.router("r2", [(nw2, "10.2.0.2"), (nw3, "10.3.0.1")])
+    m.route(r1, m.router_port(r1, nw2), nw2, "10.3.0.0/24")
+    agent = agent_on(m, "1", {"if-a": 1})
+    for address in ("10.2.0.2", "10.3.0.1"):
+        echo = icmp_packet(1, m.mac_of("if-a"), gw_mac(m, "rl-r1", "nw-1"), "10.1.0.10",
+                           address)
+        _, reply = agent.send(echo).only()
+        assert reply["ipv4_src"] == address and reply["icmpv4_type"] == ECHO_REPLY
 
 
 @pytest.mark.parametrize(
@@ -120,7 +141,9 @@ def test_changing_the_gateway_address_moves_the_responder(routed):
     assert agent.send(ping(m, "10.1.0.254")).dropped
 
 
-def test_flow_count_is_two_per_ingress_port(routed):
+def test_flow_count_is_two_per_ingress_port_and_address(routed):
     flows = agent_on(routed, "1", {"if-a": 1}).desired.owner_flows(("route_link", "rl-r"))
     gateway = [f for f in flows if f.kind == KIND_GATEWAY]
-    assert len(gateway) == 4 and len(flows) == 8  # + 2 route entries per port
+    # echo + drop for each of the router's 2 addresses, per port; + per port 2 route
+    # entries and the unreachable catch-all
+    assert len(gateway) == 8 and len(flows) == 14

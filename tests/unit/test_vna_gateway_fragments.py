@@ -21,6 +21,7 @@ from vna import ipfrag
 from vna.actions import Controller
 from vna.features import gateway
 from vna.features.gateway import KIND_GATEWAY, KIND_GATEWAY_FRAGMENT
+from vna.features.routing import KIND_HOST_UNREACH, KIND_ROUTE
 from vna.flowsim import Outcome, Pipeline
 from vna.ofmsg import to_flow_mod
 from vna.pipeline import ETH_IPV4, Prio, Table
@@ -95,7 +96,8 @@ def send(agent: kit.Agent, frames: list[bytes], stats: PuntStats | None = None
     return outcomes, replies
 
 
-def reassemble_reply(m: kit.ModelBuilder, replies: list[PacketOut]) -> tuple[icmp.icmp, list]:
+def reassemble_reply(m: kit.ModelBuilder, replies: list[PacketOut], src: str = GW_IP
+                     ) -> tuple[icmp.icmp, list]:
     """Check each reply frame (addresses, header checksum, 8-octet offsets) and return
     the reassembled ICMP message and the frames' IPv4 headers."""
     gw, a = kit.gw_mac(m, "rl-r", "nw-1"), m.mac_of("if-a")
@@ -105,7 +107,7 @@ def reassemble_reply(m: kit.ModelBuilder, replies: list[PacketOut]) -> tuple[icm
         eth, _, rest = ethernet.ethernet.parser(reply.data)
         ip, _, data = ipv4.ipv4.parser(rest)
         assert (eth.src, eth.dst, eth.ethertype) == (gw, a, ETH_IPV4)
-        assert (ip.src, ip.dst, ip.proto, ip.ttl) == (GW_IP, A_IP, 1, 64)
+        assert (ip.src, ip.dst, ip.proto, ip.ttl) == (src, A_IP, 1, 64)
         assert packet_utils.checksum(rest[:20]) == 0 and ip.total_length == 20 + len(data)
         headers.append(ip)
         parts[ip.offset * 8] = bytes(data)
@@ -147,6 +149,15 @@ def test_a_fragmented_echo_to_the_gateway_gets_the_full_data_back(world, mtu) ->
     assert_full_echo_reply(m, replies, mtu)
     assert stats.handled == {"gateway": len(frames)} and stats.sent == len(replies)
     assert len(gateway.REASSEMBLY) == 0 and gateway.REASSEMBLY.bytes_held == 0
+
+
+def test_a_fragmented_echo_to_the_routers_other_address_is_answered_from_it(world) -> None:
+    m, agent = world
+    gw = kit.gw_mac(m, "rl-r", "nw-1")
+    outcomes, replies = send(agent, fragments(m, echo_request(), dst="10.2.0.1", eth_dst=gw))
+    assert all(o.meters == [VM_PORT] and o.outputs == [] for o in outcomes)
+    reply, _ = reassemble_reply(m, replies, src="10.2.0.1")
+    assert (reply.type, reply.data.data) == (icmp.ICMP_ECHO_REPLY, DATA)
 
 
 def test_fragments_out_of_order_are_answered_when_the_last_one_arrives(world) -> None:
@@ -239,9 +250,6 @@ def test_fragments_to_other_addresses_are_not_punted(world) -> None:
     for outcome in send(agent, fragments(m, message, dst="10.2.0.20", eth_dst=gw))[0]:
         assert outcome.punts == [] and len(outcome.outputs) == 1
         assert outcome.trace[-1].table == Table.OUTPUT
-    # the router's address on the other network: routed there, nobody holds it
-    for outcome in send(agent, fragments(m, message, dst="10.2.0.1", eth_dst=gw))[0]:
-        assert outcome.punts == [] and outcome.dropped
     # fragmented UDP to the gateway: consumed by the gateway's drop flow, not punted
     for outcome in send(agent, fragments(m, message, proto=17))[0]:
         assert outcome.punts == [] and outcome.dropped
@@ -271,19 +279,21 @@ def punting(agent: kit.Agent) -> list:
     return [f for f in agent.desired.flows().values() if f.kind == KIND_GATEWAY_FRAGMENT]
 
 
-def test_one_punt_per_local_vif_and_gateway_through_that_vifs_meter() -> None:
+def test_one_punt_per_local_vif_and_router_address_through_that_vifs_meter() -> None:
     m = kit.routed_world()
     m.vif("c", "dp-1", "nw-1", "10.1.0.30")
     m.vif("d", "dp-1", m.network("3", "10.3.0.0/24"), "10.3.0.30")  # no router
     agent = kit.agent_on(m, "1", {"if-a": 3, "if-c": 4, "if-d": 5, "if-b": 6})
     flows = punting(agent)
-    assert sorted(f.match_dict()["in_port"] for f in flows) == [3, 4]  # if-b is remote
+    # per local vif on a routed network, one per router address (if-b is remote)
+    assert sorted(f.match_dict()["in_port"] for f in flows) == [3, 3, 4, 4]
     for flow in flows:
         match = flow.match_dict()
         assert flow.table == Table.ROUTE and flow.priority == Prio.GATEWAY_FRAGMENT
         assert flow.actions == punt_actions(match["in_port"])
-        assert (match["ipv4_dst"], match["eth_dst"], match["ip_proto"], match["ip_frag"]) == \
-            (GW_IP, kit.gw_mac(m, "rl-r", "nw-1"), 1, (1, 1))
+        assert (match["eth_dst"], match["ip_proto"], match["ip_frag"]) == \
+            (kit.gw_mac(m, "rl-r", "nw-1"), 1, (1, 1))
+    assert sorted(f.match_dict()["ipv4_dst"] for f in flows) == [GW_IP, GW_IP] + ["10.2.0.1"] * 2
     # a port without ingress answers nothing, fragments included
     for route in m.model["routes"].values():
         route["ingress"] = False
@@ -293,8 +303,10 @@ def test_one_punt_per_local_vif_and_gateway_through_that_vifs_meter() -> None:
 def test_every_punting_flow_has_a_controller_action_only_in_route() -> None:
     m = kit.routed_world()
     flows = kit.agent_on(m, "1", {"if-a": 3}).desired.flows().values()
+    # (+ the routing feature's ICMP unreachable punts, tests/unit/test_vna_icmp_errors.py)
     assert {(f.table, f.kind) for f in flows if Controller() in f.actions} == \
-        {(Table.ROUTE, KIND_GATEWAY_FRAGMENT)}
+        {(Table.ROUTE, KIND_GATEWAY_FRAGMENT), (Table.ROUTE, KIND_ROUTE),
+         (Table.ARP_RESOLVE, KIND_HOST_UNREACH)}
 
 
 @pytest.mark.skipif(shutil.which("ovs-ofctl") is None, reason="scripts/setup.sh installs OVS")

@@ -52,8 +52,9 @@ def test_one_new_interface_in_a_200_interface_network_is_constant_work(where):
         ports = dict(agent.binding.ports, **{"if-new": 999})
         added, removed = agent.rebind(LocalBinding("dp-1", ports=ports, tunnel_ofport=TUNNEL_PORT))
         assert agent.desired.recomputations - before <= 2, agent.last_dirty
-        # classifier, 2 antispoof, L2, OUTPUT, and the punt of fragments to its gateway
-        assert removed == [] and len(added) == 6
+        # classifier, 2 antispoof, L2, OUTPUT, and the punts of fragments to its
+        # router's two addresses
+        assert removed == [] and len(added) == 7
     assert agent.desired.flows() == agent.full()
 
 
@@ -160,9 +161,11 @@ class Churn:
                 "service",
                 "service",
                 "del_service",
+                "service_lease",
                 "service_type",
                 "service_iface",
                 "dns_record",
+                "mtu",
             ]
         )
         nets = self.networks()
@@ -244,14 +247,25 @@ class Churn:
             row = m.model["datapath_route_links"][dprl]
             row["interface_uuid"] = self.pick("interfaces",
                                               owner_datapath_uuid=row["datapath_uuid"])
-        elif op == "service":  # a simulated interface with a lease serving dns (or dhcp)
+        elif op == "service":  # a dhcp or dns service: a simulated interface on a network
             iface = m.interface(f"s{self.n}", "simulated", None)
-            m.ip(iface, rng.choice(nets), f"10.6.0.{self.n % 250}", m.mac(iface))
-            ns = m.network_service(iface, rng.choice(["dns", "dns", "dhcp"]), f"s{self.n}")
-            if rng.random() < 0.7:
+            lease = m.mac(iface, m.next_mac("02:00:02"))
+            # mostly where vifs are, so their punt flows come and go
+            used = sorted({r["network_uuid"] for r in m.model["ip_leases"].values()} & set(nets))
+            net = rng.choice(used if used and rng.random() < 0.8 else nets)
+            m.ip(iface, net, f"10.6.0.{self.n % 250}", lease)
+            ns = m.network_service(iface, rng.choice(["dhcp", "dns", "dns"]), f"s{self.n}")
+            if m.model["network_services"][ns]["type"] == "dns" and rng.random() < 0.7:
                 m.dns_service(ns, rng.choice([None, "192.0.2.53"]))
         elif op == "del_service" and (ns := self.pick("network_services")):
             self.delete_network_service(ns)
+        elif op == "service_lease" and (svc := self.pick("network_services")):
+            iface = m.model["network_services"][svc]["interface_uuid"]
+            for lease in [u for u, r in m.model["ip_leases"].items()
+                          if r["interface_uuid"] == iface]:
+                m.delete("ip_leases", lease)
+            if rng.random() < 0.7:
+                m.ip(iface, rng.choice(nets), f"10.6.1.{self.n % 250}")
         elif op == "service_type" and (ns := self.pick("network_services")):
             row = m.model["network_services"][ns]
             row["type"] = "dhcp" if row["type"] == "dns" else "dns"
@@ -260,6 +274,8 @@ class Churn:
             m.model["network_services"][ns]["interface_uuid"] = self.pick("interfaces")
         elif op == "dns_record" and (dnss := self.pick("dns_services")):
             m.dns_record(dnss, f"r{self.n}", f"10.6.1.{self.n % 250}")
+        elif op == "mtu":
+            m.model["networks"][rng.choice(nets)]["mtu"] = rng.choice([None, 1400, 9000])
         elif op == "del_net" and len(nets) > 2:
             self.delete_network(rng.choice(nets))
 

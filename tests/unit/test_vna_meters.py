@@ -13,7 +13,7 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from vna.agent import Agent
 from vna.meter_syncer import MeterSyncer
-from vna.meters import MeterConfig, MeterSpec, desired_meters, plan
+from vna.meters import ICMP_ERROR_METER_ID, MeterConfig, MeterSpec, desired_meters, plan
 from vna.ofmsg import meter_delete, meter_from_stats, meter_mod
 from vna.ovsdb import OvsPort
 from vna.switch import SwitchError
@@ -26,12 +26,18 @@ def spec(meter_id: int, rate: int = 100, burst: int = 100) -> MeterSpec:
     return MeterSpec(meter_id, rate, burst)
 
 
+ICMP = ICMP_ERROR_METER_ID  # the datapath-wide meter of ICMP errors, wherever a router is
+
+
 def test_one_meter_per_bound_local_vif() -> None:
     m = kit.routed_world()
     # if-a is a vif, if-h1 the host (underlay) port, if-b a vif of the other datapath.
     view = kit.agent_on(m, "1", {"if-a": 3, "if-h1": 7, "if-b": 9}).view()
-    assert desired_meters(view, CONFIG) == {3: spec(3)}
-    assert desired_meters(kit.agent_on(m, "1", {}).view(), CONFIG) == {}
+    assert desired_meters(view, CONFIG) == {3: spec(3), ICMP: spec(ICMP)}
+    assert desired_meters(kit.agent_on(m, "1", {}).view(), CONFIG) == {ICMP: spec(ICMP)}
+    for route in list(m.model["routes"]):  # no router: no ICMP errors
+        m.delete("routes", route)
+    assert desired_meters(kit.agent_on(m, "1", {"if-a": 3}).view(), CONFIG) == {3: spec(3)}
     assert desired_meters(None, CONFIG) == {}
 
 
@@ -111,8 +117,11 @@ class FakeSwitch:
         pass
 
 
-def connected_agent(switch: FakeSwitch, ports: dict[str, int]) -> Agent:
+def connected_agent(switch: FakeSwitch, ports: dict[str, int], router: bool = True) -> Agent:
     m = kit.routed_world()
+    if not router:
+        for route in list(m.model["routes"]):
+            m.delete("routes", route)
     m.vif("c", "dp-1", "nw-1", "10.1.0.30")
     m.vif("d", "dp-1", m.network("3", "10.3.0.0/24"), "10.3.0.30")  # no router: no punt
     for dp in m.model["datapaths"].values():
@@ -129,8 +138,9 @@ def test_connect_diffs_the_installed_meters_and_keeps_the_right_ones() -> None:
     # Installed: 3 is right, 5 has the wrong rate, 8 is stale.
     switch = FakeSwitch(0x1, {3: spec(3), 5: spec(5, rate=7), 8: spec(8)})
     connected_agent(switch, {"a": 3, "c": 5})
-    assert switch.meters == {3: spec(3), 5: spec(5)}
-    assert [e for e in switch.log if e[0] != "flows"] == [("meter+", 5), ("meter-", 8)]
+    assert switch.meters == {3: spec(3), 5: spec(5), ICMP: spec(ICMP)}
+    assert [e for e in switch.log if e[0] != "flows"] == [("meter+", ICMP), ("meter+", 5),
+                                                          ("meter-", 8)]
     kinds = [e[0] for e in switch.log]
     assert kinds.index("meter+") < kinds.index("flows") < kinds.index("meter-")
 
@@ -138,20 +148,21 @@ def test_connect_diffs_the_installed_meters_and_keeps_the_right_ones() -> None:
 def test_port_changes_add_and_delete_meters_around_the_flows() -> None:
     switch = FakeSwitch(0x1)
     agent = connected_agent(switch, {"a": 3})
-    assert switch.meters == {3: spec(3)}
+    assert switch.meters == {3: spec(3), ICMP: spec(ICMP)}
     switch.log.clear()
     agent._on_ports({"a": OvsPort("a", 4, "if-a", "")})  # the vif moved to another port
-    assert switch.meters == {4: spec(4)}
+    assert switch.meters == {4: spec(4), ICMP: spec(ICMP)}
     assert switch.log == [("meter+", 4), ("flows", switch.log[1][1]), ("meter-", 3)]
     switch.log.clear()
     agent._on_ports({})
-    assert switch.meters == {} and switch.log[-1] == ("meter-", 4)
+    assert switch.meters == {ICMP: spec(ICMP)} and switch.log[-1] == ("meter-", 4)
 
 
 def test_meter_failures_are_counted_and_do_not_stop_the_flows() -> None:
     switch = FakeSwitch(0x1)
     switch.reject_meters = True
-    agent = connected_agent(switch, {"d": 3})  # d's network has no gateway: punts nothing
+    # no router: nothing punts (d's network has no gateway, no ICMP errors)
+    agent = connected_agent(switch, {"d": 3}, router=False)
     assert agent.meters.failures == 1 and switch.meters == {}
     assert switch.flows and agent.stats.full_syncs == 1
     switch.reject_meters = False
@@ -172,7 +183,7 @@ def test_a_switch_refusing_meters_refuses_the_punting_flows_until_they_work() ->
     agent.queue.put(("ports", {"a": OvsPort("a", 4, "if-a", "")}))
     agent.queue.put(("stop", None))
     agent._run()  # the worker: after a failed full sync the next change syncs in full
-    assert switch.meters == {4: spec(4)}
+    assert switch.meters == {4: spec(4), ICMP: spec(ICMP)}
     assert set(switch.flows) == {(f.table, f.cookie) for f in agent.desired.flows().values()}
 
 

@@ -18,6 +18,7 @@ from vna.actions import IN_PORT, Controller, Meter
 from vna.feature import Feature
 from vna.features import BY_KIND, FEATURES
 from vna.flows import KIND_SHIFT
+from vna.meters import ICMP_ERROR_METER_ID
 from vna.pipeline import ETH_IPV4, KIND_MISS, Table
 from vna.punt import PacketIn, PacketOut, PuntStats, dispatch, punt_actions
 from vna.view import View
@@ -68,17 +69,24 @@ def test_other_traffic_is_not_punted(world) -> None:
     assert outcome.ports == [kit.TUNNEL_PORT]  # routed toward dp-2 as before
 
 
-def test_production_flows_punt_only_through_their_ports_meter() -> None:
-    """The rule every punting flow keeps: Meter(meter of its in_port) before
-    Controller.  (Today: the gateway's punt of fragments, one per local vif.)"""
+def test_production_flows_punt_only_through_a_meter() -> None:
+    """The rule every punting flow keeps: a meter before Controller - the meter of its
+    in_port (the gateway's punt of fragments, one per local vif and router address), or
+    the datapath-wide ICMP error meter (the router's unreachable punts, per router port
+    and routed network, which match no in_port)."""
     m = kit.routed_world()
-    punting = 0
+    punting = unreachable = 0
     for dp, ports in (("1", {"if-a": 1}), ("2", {"if-b": 2})):
         for flow in kit.agent_on(m, dp, ports).desired.flows().values():
             if any(isinstance(x, Controller) for x in flow.actions):
-                assert flow.actions[:2] == punt_actions(flow.match_dict()["in_port"]), flow
-                punting += 1
-    assert punting == 2
+                if "in_port" in flow.match_dict():
+                    assert flow.actions[:2] == punt_actions(flow.match_dict()["in_port"]), flow
+                    punting += 1
+                else:
+                    assert flow.actions == (Meter(ICMP_ERROR_METER_ID), Controller()), flow
+                    unreachable += 1
+    # per datapath: 2 router ports' catch-alls and 2 routed networks' ARP_RESOLVE ones
+    assert (punting, unreachable) == (4, 8)
 
 
 def test_punt_actions_are_the_ports_meter_then_the_controller() -> None:

@@ -174,13 +174,7 @@ class ModelBuilder:
             if r["route_link_uuid"] == link and r["network_uuid"] == network
         )
 
-    # --- network services (docs/api.md: network_services, dns_services, dns_records)
-    def network_service(self, iface: str, type: str, name: str | None = None) -> str:
-        """A network service served by `iface` (a simulated interface with a lease)."""
-        name = name or f"{type}-{iface.removeprefix('if-')}"
-        return self.add("network_services", f"ns-{name}", display_name=name,
-                        interface_uuid=iface, type=type)
-
+    # --- dns services (docs/api.md: dns_services, dns_records); network_service below
     def dns_service(self, ns: str, public_dns: str | None = None) -> str:
         return self.add("dns_services", f"dnss-{ns.removeprefix('ns-')}",
                         network_service_uuid=ns, public_dns=public_dns)
@@ -206,6 +200,19 @@ class ModelBuilder:
             broadcast_mac_address=mac or self.next_mac("0a:00:00"),
             interface_uuid=iface,
         )
+
+    def network_service(self, iface: str, type: str, name: str | None = None) -> str:
+        """A network service (dhcp, dns, router) whose address is `iface`'s lease."""
+        name = name or f"{type}-{iface.removeprefix('if-')}"
+        return self.add("network_services", f"ns-{name}", display_name=name,
+                        interface_uuid=iface, type=type)
+
+    def service(self, name: str, type: str, network: str, address: str) -> tuple[str, str]:
+        """A simulated interface leasing `address` on `network` and a `type` network
+        service on it: (service uuid, interface uuid)."""
+        iface = self.interface(name, "simulated", None)
+        self.ip(iface, network, address, self.mac(iface, self.next_mac("02:00:02")))
+        return self.network_service(iface, type), iface
 
     def dprl(self, dp: str, link: str, iface: str | None = None, mac: str | None = None) -> str:
         """A datapath_route_link: `dp`'s MAC for router `link` on the underlay."""
@@ -399,10 +406,38 @@ def punt_replies(agent: Agent, frame: bytes, in_port: int,
     by_kind = _check(agent.features)
     replies: list[PacketOut] = []
     for cookie, punted in outcome.punts:
-        changed = {k for k, v in fields.items() if punted.get(k) != v}
-        if changed:  # the switch would punt the rewritten frame; not modelled here
-            raise SimError(f"frame fields {sorted(changed)} rewritten before the punt")
+        # the switch punts the frame as rewritten so far (addresses and TTL modelled)
+        data = frame if punted == fields else rewritten_frame(frame, fields, punted)
         packet_in = PacketIn(cookie=cookie, table_id=flows[cookie].table, reason="action",
-                             in_port=in_port, data=frame, later=later)
+                             in_port=in_port, data=data, later=later)
+        replies += dispatch(agent.view(), packet_in, by_kind, stats or PuntStats())
+    if outcome.expired is not None:  # a dec_ttl found TTL <= 1: invalid-TTL packet-in
+        cookie, punted = outcome.expired
+        packet_in = PacketIn(cookie=cookie, table_id=flows[cookie].table, reason="invalid_ttl",
+                             in_port=in_port, data=rewritten_frame(frame, fields, punted),
+                             later=later)
         replies += dispatch(agent.view(), packet_in, by_kind, stats or PuntStats())
     return outcome, replies
+
+
+def rewritten_frame(frame: bytes, fields: dict, punted: dict) -> bytes:
+    """`frame` as the switch sends it after the flows rewrote it up to the punt: the
+    Ethernet addresses and the IPv4 TTL (what ROUTE rewrites before a dec_ttl fails)."""
+    changed = {k for k, v in fields.items() if punted.get(k) != v}
+    if changed - {"eth_src", "eth_dst", "ip_ttl"}:
+        raise SimError(f"frame fields {sorted(changed)} rewritten: not modelled")
+    eth, _, rest = ethernet.ethernet.parser(frame)
+    ip, _, _ = ipv4.ipv4.parser(rest)
+    header = ip.header_length * 4
+    new_ip = ipv4.ipv4(version=4, header_length=ip.header_length, tos=ip.tos,
+                       total_length=ip.total_length, identification=ip.identification,
+                       flags=ip.flags, offset=ip.offset, ttl=punted["ip_ttl"], proto=ip.proto,
+                       csum=0, src=ip.src, dst=ip.dst, option=ip.option)
+    new_eth = ethernet.ethernet(dst=punted["eth_dst"], src=punted["eth_src"],
+                                ethertype=eth.ethertype)
+    out = packet.Packet()
+    out.add_protocol(new_eth)
+    out.add_protocol(new_ip)
+    out.add_protocol(bytes(rest[header:]))
+    out.serialize()
+    return bytes(out.data)

@@ -1,26 +1,26 @@
-"""What a router answers itself: ICMP echo to its gateway address, on the source
+"""What a router answers itself: ICMP echo to any of its addresses, on the source
 datapath, without the controller.
 
-Each ingress port of a router answers echo requests sent to its own MAC and IP by
-turning the request into the reply in place (OVS fixes the IPv4 and ICMP checksums on
-set_field); any other packet for that address is dropped, since a router consumes what
-is addressed to it and must not route it back out.  Only the gateway of the packet's own
-network answers: a VM pinging the router's address on another network is routed toward
-that network like any packet and dropped there (ARP_RESOLVE knows no such host).  Linux
-routers answer for every local address; the simple rule covers "ping my gateway".
+Each ingress port of a router answers echo requests sent to its own MAC and to any
+router address the packet reaches (`answered_addresses`: the gateway, the router's
+addresses on its other networks, and those of routers further along a chain, as Linux
+routers answer for every local address) by turning the request into the reply in place
+(OVS fixes the IPv4 and ICMP checksums on set_field); any other packet for such an
+address is dropped, since a router consumes what is addressed to it and must not route
+it on.
 
 Owner: the route_link, like ROUTE.  The port set (MAC, IP, ingress) is read from the
 router topology, so the dependency rule is the router's (vna.deps.router_links).
 
 Fragmented echo (RFC 1122 3.2.2.6: the reply carries the request's full data): the
 switch cannot reassemble, and only the first fragment carries the ICMP header, so the
-one-flow answer cannot work for `ping -s 3000`.  Each local vif gets, per gateway of
-its network, one flow above the echo responder that punts every fragment of ICMP to
+one-flow answer cannot work for `ping -s 3000`.  Each local vif gets, per address its
+gateway answers, one flow above the echo responder that punts every fragment of ICMP to
 that gateway through the vif's meter (`nw_frag=yes`); unfragmented echo never reaches
 the controller.  The handler reassembles (vna.ipfrag: bounded, 15 s timeout, overlaps
 dropped) and answers a complete echo request with the reply fragmented to the largest
 fragment it received, out of the port it came from.  Owner: the interface (the vif's
-port and meter); its rule adds the vifs on the networks of a changed router.
+port and meter); its rule adds the vifs on the networks of a changed router's component.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from vna.pipeline import (
     on_network,
 )
 from vna.punt import PacketIn, PacketOut, punt_actions
-from vna.routers import Port, topology
+from vna.routers import Port, Router, Topology, prefix, topology
 from vna.view import View
 
 log = logging.getLogger("vna.gateway")
@@ -60,46 +60,74 @@ IP_MF = 0x1  # ipv4.flags: more fragments
 REASSEMBLY = ipfrag.Reassembler()
 
 
+def answered_addresses(topo: Topology, router: Router, port: Port) -> list[str]:
+    """The router addresses a packet entering `router` by `port` reaches: every address
+    of a router port on the network the packet would be routed onto (its own gateway and
+    its other ports, and routers further along a chain), as Linux routers answer for
+    every local address.  Sorted; cached per topology."""
+    cache = topo.__dict__.setdefault("_answered", {})
+    key = (router.uuid, port.network_uuid)
+    if key not in cache:
+        found: set[str] = set()
+        for other in topo.routers.values():
+            for owner in other.ports.values():
+                if owner.ipv4 is None:
+                    continue
+                if owner.route_link_uuid == router.uuid:
+                    found.add(owner.ipv4)  # its own addresses, whatever its routes
+                    continue
+                q = prefix(owner.ipv4, 32)
+                path = topo.resolve(router, q) if router.lpm(q) is not None else None
+                if path is not None and path.network_uuid == owner.network_uuid:
+                    found.add(owner.ipv4)
+        cache[key] = sorted(found, key=lambda a: tuple(int(x) for x in a.split(".")))
+    return cache[key]
+
+
 def route_link_flows(view: View, route_link_uuid: str) -> list[Flow]:
-    router = topology(view).routers.get(route_link_uuid)
+    topo = topology(view)
+    router = topo.routers.get(route_link_uuid)
     if router is None:
         return []
     flows = []
     for port in sorted(router.ports.values(), key=lambda p: view.network_id(p.network_uuid)):
         # A port without ingress accepts no traffic at all, pings included.
         if port.ingress and port.ipv4 is not None:
-            flows += _port_flows(view, port, router.id)
+            for address in answered_addresses(topo, router, port):
+                flows += _port_flows(view, port, address, router.id)
     return flows
 
 
-def _port_flows(view: View, port: Port, router_id: int) -> list[Flow]:
-    to_gateway = {
+def _port_flows(view: View, port: Port, address: str, router_id: int) -> list[Flow]:
+    to_router = {
         "metadata": on_network(view.network_id(port.network_uuid)),
         "eth_dst": port.mac,
         "eth_type": ETH_IPV4,
-        "ipv4_dst": port.ipv4,
+        "ipv4_dst": address,
     }
-    echo = make_match(to_gateway, ip_proto=IP_PROTO_ICMP, icmpv4_type=ICMP_ECHO_REQUEST)
+    echo = make_match(to_router, ip_proto=IP_PROTO_ICMP, icmpv4_type=ICMP_ECHO_REQUEST)
     reply = (
         Move("eth_src", "eth_dst", 48),
         SetField("eth_src", port.mac),
         Move("ipv4_src", "ipv4_dst", 32),
-        SetField("ipv4_src", port.ipv4),
+        SetField("ipv4_src", address),
         SetField("icmpv4_type", ICMP_ECHO_REPLY),
         Output(IN_PORT),
     )
     common = {"kind": KIND_GATEWAY, "obj_id": router_id}
     return [
         Flow(Table.ROUTE, Prio.GATEWAY_ECHO, echo, reply, **common),
-        Flow(Table.ROUTE, Prio.GATEWAY, make_match(to_gateway), **common),
+        Flow(Table.ROUTE, Prio.GATEWAY, make_match(to_router), **common),
     ]
 
 
 # ------------------------------------------------------------ fragmented echo
 
-def _gateways(view: View, interface_uuid: str) -> tuple[int, list[tuple[str, Port]]] | None:
-    """(ofport, [(eth_src, gateway port)]) of a local vif: each MAC's network's ingress
-    router ports with an address; None if the vif is not local."""
+def _gateways(view: View, interface_uuid: str
+              ) -> tuple[int, list[tuple[str, Port, str]]] | None:
+    """(ofport, [(eth_src, gateway port, answered address)]) of a local vif: each MAC's
+    network's ingress router ports with an address, with each router address answered
+    through that port; None if the vif is not local."""
     vif = local_vif(view, interface_uuid)
     if vif is None:
         return None
@@ -107,9 +135,10 @@ def _gateways(view: View, interface_uuid: str) -> tuple[int, list[tuple[str, Por
     found = []
     for mac, (network, _) in sorted(vif.macs.items()):
         for link in topo.attached.get(network, []):
-            port = topo.routers[link].ports[network]
+            router = topo.routers[link]
+            port = router.ports[network]
             if port.ingress and port.ipv4 is not None:
-                found.append((mac, port))
+                found += [(mac, port, a) for a in answered_addresses(topo, router, port)]
     return vif.ofport, found
 
 
@@ -130,27 +159,30 @@ def interface_flows(view: View, interface_uuid: str) -> list[Flow]:
                 eth_dst=port.mac,
                 eth_type=ETH_IPV4,
                 ip_proto=IP_PROTO_ICMP,
-                ipv4_dst=port.ipv4,
+                ipv4_dst=address,
                 ip_frag=(IP_FRAG_ANY, IP_FRAG_ANY),
             ),
             punt_actions(ofport),
             kind=KIND_GATEWAY_FRAGMENT,
             obj_id=obj_id,
         )
-        for _, port in gateways
+        for _, port, address in gateways
     }
     return sorted(flows, key=lambda f: f.cookie)
 
 
 def dirty(change: Change, view: View) -> set[OwnerKey]:
     """The routers' rule (echo and drop flows), plus for the fragment punts: the vif
-    itself, and every interface on a network of a changed router."""
+    itself, and every interface on a network of a changed router's component."""
     out = deps.routers(change, view) | deps.own_interface(change, view)
     topo = topology(view)
     for link in deps.router_links(view, change):
-        router = topo.routers.get(link)
-        for network in router.ports if router is not None else ():
-            out |= deps.interfaces_on(view, network)
+        # A vif punts fragments to every router address reachable through its gateway:
+        # any router of the component can add or remove one.
+        for member in topo.component(link) or {link}:
+            router = topo.routers.get(member)
+            for network in router.ports if router is not None else ():
+                out |= deps.interfaces_on(view, network)
     return out
 
 
@@ -160,7 +192,8 @@ def _answers_for(view: View, in_port: int, eth_src: str, eth_dst: str, dst: str)
     vif = next((u for u, p in view.binding.ports.items() if p == in_port), None)
     local = _gateways(view, vif) if vif is not None else None
     return local is not None and any(
-        mac == eth_src and port.mac == eth_dst and port.ipv4 == dst for mac, port in local[1]
+        mac == eth_src and port.mac == eth_dst and address == dst
+        for mac, port, address in local[1]
     )
 
 
