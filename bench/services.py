@@ -11,14 +11,15 @@ VM flooding them.
    any handler).
 2. Real switch: one hypervisor h1 (+ h2, for remote vifs) with its vna, network nw-a with
    a dhcp (10.1.0.2) and a dns (10.1.0.3) service, VMs vm1 (the flooder) and vm2 (the
-   victim) on h1, and N filler vifs owned by h2 on /24 networks joined to both.
+   victim) on h1, and N filler simulated interfaces (one ARP responder flow each) on /24
+   networks joined to both (a vif owned by h2 without a port stays unbound: no flows).
    - idle: vm2 times DHCP DISCOVER->OFFER (raw AF_PACKET) and DNS A queries (UDP)
      client-side: switch + vna round trip, an upper bound of packet-in -> packet-out.
      Reference: ping vm2 -> vm3 (a VM on h1), the switch round trip alone.
    - flood: vm1 sends DISCOVERs or DNS queries at --rate for --seconds; meanwhile the
-     convergence of unrelated API changes (bench.vnabench.bench_convergence: a vif on
-     nw-conv owned by h2, seen in both switches' flow monitors) and vm2's answers are
-     timed; then the meter stats of vm1's and vm2's ports.
+     convergence of unrelated API changes (bench.vnabench.bench_convergence, through the
+     webapi: a simulated interface on nw-conv, its flow seen in both switches' monitors)
+     and vm2's answers are timed; then the meter stats of vm1's and vm2's ports.
 """
 
 from __future__ import annotations
@@ -154,16 +155,16 @@ def meter_stats(hv: Any, ofport: int) -> dict[str, int]:
 
 
 class ApiBed:
-    """What bench.vnabench.bench_convergence needs of a Bed: hvs and call(), here over the
-    Cloud's vnmgr RPC."""
+    """What bench.vnabench.bench_convergence needs of a Bed: hvs and call(), here through
+    the Cloud's webapi (creates only)."""
 
     def __init__(self, cloud: Any) -> None:
-        from vnet.messaging import RpcClient
         self.hvs = {name: host.hv for name, host in cloud.hosts.items()}
-        self.rpc = RpcClient(cloud.services.rpc_endpoint, 60000)
+        self.api = cloud.api
 
     def call(self, op: str, resource: str, target: str | None = None, **params: Any) -> Any:
-        return self.rpc.call(op, resource, target, params, timeout_ms=60000)
+        assert op == "create" and target is None, op
+        return self.api.post(resource, **params)
 
 
 def probe_pair(c: Any, count: int, interval: float) -> dict[str, Any]:
@@ -177,7 +178,7 @@ def probe_pair(c: Any, count: int, interval: float) -> dict[str, Any]:
 
 
 def bench_real(n: int, rate: int, seconds: float, calls: int, kinds: list[str]) -> dict:
-    from bench.vnabench import CONV_NET, bench_convergence
+    from bench.vnabench import CONV_NET
     from lab import Lab
     from lab.cloud import Cloud
     res: dict[str, Any] = {"filler_interfaces": n, "rate": rate, "seconds": seconds}
@@ -206,12 +207,14 @@ def bench_real(n: int, rate: int, seconds: float, calls: int, kinds: list[str]) 
             net = f"nw-f{k}"
             c.add_network(net, f"10.{100 + k // 250}.{k % 250}.0/24")
             for j in range(min(200, n - k * 200)):
-                bed.call("create", "interfaces", uuid=f"if-f{k}x{j}", mode="vif",
-                         owner_datapath_uuid="dp-h2", network_uuid=net,
+                bed.call("create", "interfaces", uuid=f"if-f{k}x{j}", mode="simulated",
+                         network_uuid=net,
                          mac_address=f"16:01:{k >> 8 & 255:02x}:{k & 255:02x}:00:{j:02x}",
                          ipv4_address=f"10.{100 + k // 250}.{k % 250}.{10 + j}")
         res["populate_seconds"] = time.monotonic() - started
-        log(f"services: {n} filler vifs in {res['populate_seconds']:.1f}s; waiting for answers")
+        res["h1_flows"] = len(c.flows("h1"))
+        log(f"services: {n} filler vifs in {res['populate_seconds']:.1f}s "
+            f"({res['h1_flows']} flows on h1 so far); waiting for answers")
         c.wait_ping("vm2", "10.1.0.13", timeout=120)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:  # the vna has caught up when vm2 is answered
@@ -225,7 +228,7 @@ def bench_real(n: int, rate: int, seconds: float, calls: int, kinds: list[str]) 
             res["reference_ping_avg_ms"], res["reference_ping_max_ms"] = map(float, m.groups())
         res["idle"] = probe_pair(c, 200, 0.02)
         log(f"services: idle {json.dumps(res['idle'])}")
-        res["idle_convergence"] = bench_convergence(bed, calls)
+        res["idle_convergence"] = bench_convergence_offset(bed, calls, 0)
         log(f"services: idle convergence p99 {res['idle_convergence']['p99_ms']:.1f} ms")
         h1 = c.hosts["h1"].hv
         vm1, vm2 = c.vms["vm1"], c.vms["vm2"]
@@ -264,7 +267,10 @@ def bench_convergence_offset(bed: Any, calls: int, offset: int) -> dict[str, Any
         @staticmethod
         def call(op: str, resource: str, target: str | None = None, **params: Any) -> Any:
             k = int(params["uuid"].removeprefix("if-conv")) + offset
-            params.update(uuid=f"if-conv{k}",
+            # A simulated interface on nw-conv (joined to h1 and h2): its ARP responder
+            # flow appears on both switches. (A vif owned by h2 stays unbound: no flows.)
+            params.pop("owner_datapath_uuid", None)
+            params.update(uuid=f"if-conv{k}", mode="simulated",
                           mac_address=f"16:00:00:00:{k >> 8 & 255:02x}:{k & 255:02x}",
                           ipv4_address=str(ipaddress.IPv4Address("10.250.1.0") + k))
             return bed.call(op, resource, target, **params)
