@@ -40,7 +40,7 @@ from typing import Any
 import dns.message
 from os_ken.lib.packet import ethernet, ipv4, packet, udp
 
-from bench.common import log, machine_info, percentile, table
+from bench.common import RESULTS_DIR, log, machine_info, percentile, table
 from bench.dhcp_answer import frame as dhcp_frame
 from bench.dhcp_answer import model as dhcp_model
 from vna.features import dhcp as dhcp_feature
@@ -368,8 +368,12 @@ def main() -> int:
         os.environ["PATH"] += os.pathsep + "/usr/sbin" + os.pathsep + "/sbin"
         res["real"] = bench_real(opts.real_interfaces, opts.rate, opts.seconds, opts.calls,
                                  opts.kind.split(","))
-    print(report(res))
-    print(json.dumps(res, default=str)[:200])
+    text = report(res)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"services-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps({**res, "report_markdown": text}, indent=2, default=str))
+    print(text)
+    print(f"results: {path}")
     return 0
 
 
