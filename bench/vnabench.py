@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import api_throughput, dataplane
+from bench import services as services_bench
 from bench.common import (
     RESULTS_DIR,
     desired_flows,
@@ -59,7 +60,10 @@ FULL_SYNC_RE = re.compile(
     r"^(\S+)Z .*full sync of (\w+): (\d+) desired, (\d+) installed, \+(\d+) -(\d+) in ([\d.]+)s"
 )
 
-BENCHMARKS = ("vna", "api", "dataplane")  # vna: full sync, convergence, resync (1-3)
+BENCHMARKS = ("vna", "api", "dataplane", "services")  # vna: full sync, convergence, resync (1-3)
+# services (6): DHCP/DNS answer time, and a VM flooding them (bench/services.py); not in
+# the default run (it takes minutes at 10,000 interfaces): --only services.
+DEFAULT = ("vna", "api", "dataplane")
 
 # Local VMs: (name, hypervisor, network index, host index in network). vm1/vm2 are on
 # h1 in network 0, vm3 on h2 in network 0: vm1->vm2 is local, vm1->vm3 crosses VXLAN.
@@ -460,7 +464,8 @@ def report(res: dict[str, Any]) -> str:
            f"(shared machine: other engineers' tests were running).", ""]
     if res.get("full_sync"):
         out.append(report_vna(res))
-    for key, module in (("api", api_throughput), ("dataplane", dataplane)):
+    for key, module in (("api", api_throughput), ("dataplane", dataplane),
+                        ("services", services_bench)):
         if key in res:
             out.append(module.report(res[key]))
     return "\n".join(out)
@@ -516,8 +521,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")],
                         help="override interface counts, e.g. 1000,10000")
     parser.add_argument("--calls", type=int, help="override convergence calls")
-    parser.add_argument("--only", type=lambda s: s.split(","), default=list(BENCHMARKS),
-                        help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all)")
+    parser.add_argument("--only", type=lambda s: s.split(","), default=list(DEFAULT),
+                        help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: "
+                             f"{','.join(DEFAULT)})")
     args = parser.parse_args(argv)
     if unknown := set(args.only) - set(BENCHMARKS):
         parser.error(f"--only: unknown {','.join(sorted(unknown))}; choose from {BENCHMARKS}")
@@ -557,6 +563,8 @@ def main(argv: list[str] | None = None) -> int:
         res["api"] = api_throughput.run(args.quick)
     if "dataplane" in args.only:
         res["dataplane"] = dataplane.run(args.quick)
+    if "services" in args.only:
+        res["services"] = services_bench.run(args.quick, args.sizes[-1] if args.sizes else None)
     res["finished"] = dt.datetime.now(dt.UTC).isoformat()
     text = report(res)
     res["report_markdown"] = text
