@@ -177,6 +177,7 @@ class Bed:
     vms: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     populate_seconds: float = 0.0
+    conv_datapath: str = ""  # the model-only datapath of the convergence interfaces
 
     def call(self, op: str, resource: str, target: str | None = None, **params: Any) -> Any:
         """A vnmgr write; `uuid=` in params names the row to create."""
@@ -229,7 +230,11 @@ def build(lab: Lab, n: int) -> Bed:
     # Real hypervisors know each other's underlay MAC: no lost first packet.
     bed.hvs["h1"].seed_tunnel_neighbor(bed.hvs["h2"])
     bed.hvs["h2"].seed_tunnel_neighbor(bed.hvs["h1"])
-    remote_owners = ["dp-h2"] + datapaths[2:]
+    # Vifs of model-only datapaths: bound there by a port report on their behalf (no vna
+    # runs for them), so every real datapath forwards to them. The last one is kept for
+    # the convergence benchmark's interfaces.
+    remote_owners = datapaths[2:-1] or datapaths[2:]
+    claims: dict[str, list[str]] = {dp: [] for dp in remote_owners}
 
     networks = max(1, n // 10)
     local = {(net, host): (vm, hv) for vm, hv, net, host in LOCAL_VMS if net < networks}
@@ -261,7 +266,10 @@ def build(lab: Lab, n: int) -> Bed:
                 bed.call("create", "interfaces", uuid=f"if-{i:05d}x{j}", mode="vif",
                          owner_datapath_uuid=owner, mac_address=mac, network_uuid=nw,
                          ipv4_address=ip)
+                claims[owner].append(f"if-{i:05d}x{j}")
             interfaces += 1
+    for dp, uuids in claims.items():
+        report_ports(bed, dp, uuids)
     # Routers: router k joins networks 2k and 2k+1 (gateway .1 on each).
     routers = 0
     for k in range(min(ROUTERS, networks // 2)):
@@ -284,11 +292,20 @@ def build(lab: Lab, n: int) -> Bed:
         bed.call("create", "datapath_networks", datapath_uuid=f"dp-{hv}", network_uuid=CONV_NET,
                  broadcast_mac_address=f"02:fc:{int(hv[1]):02x}:00:00:01",
                  interface_uuid=f"if-{hv}ul")
+    bed.conv_datapath = datapaths[-1]
     bed.populate_seconds = time.monotonic() - started
     bed.counts = {"interfaces": interfaces, "local_vifs": len(bed.vms), "networks": networks,
                   "routers": routers, "datapaths": len(datapaths),
                   "model_only_datapaths": REMOTE_DATAPATHS}
     return bed
+
+
+def report_ports(bed: Bed, datapath: str, uuids: list[str]) -> None:
+    """The port report a vna would send for `datapath` (vnmgr.handlers.bindings): its
+    complete set of claims, here one port per interface."""
+    ports = [{"interface_uuid": u, "port_name": f"p{n}", "port_number": n + 1}
+             for n, u in enumerate(uuids)]
+    bed.call("report", "active_interfaces", datapath_uuid=datapath, ports=ports)
 
 
 # ---------------------------------------------------------------------------- 1. full sync
@@ -297,6 +314,11 @@ def raw_replace_flows(hv: Hypervisor, flows: list[str], repeats: int) -> list[fl
     """Seconds for `ovs-ofctl --bundle replace-flows` of `flows` onto an empty bridge."""
     hv.ovs.add_bridge("br-raw", 0x0000BE4C0000FFFF)
     hv.ovs.ofctl("del-flows", "br-raw")
+    # The vna's punting flows name per-port meters: the raw bridge needs them too, or OVS
+    # refuses the whole bundle (the meters are outside the timed replace-flows).
+    for meter in sorted({int(m) for line in flows for m in re.findall(r"meter:(\d+)", line)}):
+        hv.ovs.ofctl("add-meter", "br-raw", f"meter={meter},pktps,burst,band=type=drop,"
+                     "rate=100,burst_size=100")
     with tempfile.NamedTemporaryFile("w", suffix=".flows", delete=False) as f:
         f.write("\n".join(flows) + "\n")
         path = f.name
@@ -379,9 +401,12 @@ def bench_convergence(bed: Bed, calls: int) -> dict[str, Any]:
             ip = str(ipaddress.IPv4Address("10.250.1.0") + k)
             events = {name: mon.expect(mac) for name, mon in monitors.items()}
             t0 = time.monotonic()
+            # A VM interface is created and its port appears on a (model-only) hypervisor:
+            # the time until both real datapaths forward to it.
             bed.call("create", "interfaces", uuid=f"if-conv{k}", mode="vif",
-                     owner_datapath_uuid="dp-h2", mac_address=mac, network_uuid=CONV_NET,
-                     ipv4_address=ip)
+                     owner_datapath_uuid=bed.conv_datapath, mac_address=mac,
+                     network_uuid=CONV_NET, ipv4_address=ip)
+            report_ports(bed, bed.conv_datapath, [f"if-conv{i}" for i in range(k + 1)])
             rpc_times.append(time.monotonic() - t0)
             for name, event in events.items():
                 if not event.wait(30):
