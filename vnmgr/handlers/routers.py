@@ -10,7 +10,7 @@ from vnet.errors import conflict, invalid
 from vnet.registry import ROUTE_PREFIX
 from vnet.serialize import Row
 from vnmgr.handlers.networks import DEFAULT_PREFIX, first_address, network_address
-from vnmgr.handlers.tx import Tx, apply_text, handler
+from vnmgr.handlers.tx import Tx, apply_text, handler, text_update
 from vnmgr.params import Params
 
 
@@ -21,11 +21,7 @@ def create_route_link(tx: Tx, _uuid: str | None, params: Params) -> Row:
     return tx.row(tx.changes.add(link))
 
 
-@handler("update", "route_links")
-def update_route_link(tx: Tx, uuid: str | None, params: Params) -> Row:
-    link = tx.get(m.RouteLink, uuid)
-    apply_text(link, params, "display_name")
-    return tx.row(tx.changes.touch(link))
+text_update("route_links", m.RouteLink, "display_name")
 
 
 @handler("delete", "route_links")

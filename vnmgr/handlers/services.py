@@ -13,7 +13,7 @@ from vnet.addr import AddressError, parse_ipv4
 from vnet.errors import ApiError, conflict, invalid
 from vnet.registry import DNS_TTL, SERVICE_TYPES
 from vnet.serialize import Row
-from vnmgr.handlers.tx import Tx, apply_text, handler
+from vnmgr.handlers.tx import Tx, apply_text, handler, text_update
 from vnmgr.params import Params
 
 # RFC 1123 §2.1 host name labels (letters, digits, inner hyphens; 1-63 each), dotted.
@@ -52,11 +52,7 @@ def create_network_service(tx: Tx, _uuid: str | None, params: Params) -> Row:
     return tx.row(tx.changes.add(service))
 
 
-@handler("update", "network_services")
-def update_network_service(tx: Tx, uuid: str | None, params: Params) -> Row:
-    service = tx.get(m.NetworkService, uuid)
-    apply_text(service, params, "display_name")
-    return tx.row(tx.changes.touch(service))
+text_update("network_services", m.NetworkService, "display_name")
 
 
 @handler("delete", "network_services")

@@ -109,6 +109,16 @@ def handler(op: str, resource: str) -> Callable[[Handler], Handler]:
     return register
 
 
+def text_update(resource: str, model: type[m.Resource], *fields: str) -> None:
+    """Register the update handler of a resource whose PUT changes only these text
+    fields (vnmgr.accept refuses any other)."""
+    def update(tx: Tx, uuid: str | None, params: Params) -> Row:
+        obj = tx.get(model, uuid)
+        apply_text(obj, params, *fields)
+        return tx.row(tx.changes.touch(obj))
+    handler("update", resource)(update)
+
+
 def apply_text(obj: m.Resource, params: Params, *fields: str,
                max_len: int = TEXT_MAX_LEN) -> None:
     """Copy each given text field onto obj and clear (set to null) each one sent empty;
