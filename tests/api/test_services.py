@@ -94,3 +94,27 @@ def test_a_network_mtu_is_set_checked_and_cleared(api: Api) -> None:
     assert net["mtu"] == 1400
     refused(api, "PUT", f"/networks/{net['uuid']}", 422, "mtu", mtu="100")
     assert api.put(f"/networks/{net['uuid']}", data={"mtu": ""}).json()["mtu"] is None
+
+
+def test_a_service_interface_keeps_its_mode_and_its_one_address(api: Api,
+                                                               network: dict[str, Any]) -> None:
+    iface = server(api, network)
+    api.create("network_services", uuid=unique("ns"), interface_uuid=iface["uuid"], type="dns")
+    lease = iface["mac_leases"][0]
+    refused(api, "PUT", f"/interfaces/{iface['uuid']}", 409, "mode", mode="vif")
+    refused(api, "DELETE", f"/ip_leases/{lease['ip_leases'][0]['uuid']}", 409, "uuid")
+    refused(api, "DELETE", f"/mac_leases/{lease['uuid']}", 409, "uuid")
+    other = api.create("networks", uuid=unique("nw"), ipv4_network="10.254.0.0")
+    # a second address would put the service on that network too (two dhcp servers)
+    refused(api, "POST", "/ip_leases", 409, "interface_uuid", interface_uuid=iface["uuid"],
+            network_uuid=other["uuid"])
+
+
+def test_a_record_name_may_end_in_one_dot_only(api: Api, network: dict[str, Any]) -> None:
+    service = api.create("network_services", uuid=unique("ns"),
+                         interface_uuid=server(api, network)["uuid"], type="dns")
+    dns = api.create("dns_services", uuid=unique("dnss"), network_service_uuid=service["uuid"])
+    path = f"/dns_services/{dns['uuid']}/dns_records"
+    absolute = api.post(path, data={"name": "vm9.", "ipv4_address": "10.9.9.9"})
+    assert absolute.status_code == 201 and absolute.json()["name"] == "vm9"
+    refused(api, "POST", path, 422, "name", name="vm8..", ipv4_address="10.9.9.8")

@@ -11,6 +11,7 @@ from vnet.registry import INTERFACE_MODES
 from vnet.serialize import Row
 from vnmgr.handlers.bindings import settle
 from vnmgr.handlers.leases import new_ip_lease, new_mac_lease
+from vnmgr.handlers.services import refuse_if_serving
 from vnmgr.handlers.tx import Tx, apply_text, handler
 from vnmgr.params import Params
 
@@ -80,6 +81,8 @@ def update_interface(tx: Tx, uuid: str | None, params: Params) -> Row:
         interface.mode = params.choice("mode", INTERFACE_MODES)
     check_port_name(tx, interface)
     _check_still_routable(tx, interface)
+    if interface.mode != "simulated":
+        refuse_if_serving(tx, interface, "mode", f"mode {interface.mode}")
     tx.changes.touch(interface)
     settle(tx, interface)  # a new owner refuses or accepts the existing claims
     return interface_row(tx.session, interface)

@@ -9,6 +9,7 @@ from vnet.addr import format_ipv4, network_bounds
 from vnet.errors import conflict, invalid
 from vnet.serialize import Row
 from vnmgr.allocate import allocate_ipv4, host_range
+from vnmgr.handlers.services import refuse_if_serving
 from vnmgr.handlers.tx import Tx, handler
 from vnmgr.params import Params
 
@@ -68,6 +69,8 @@ def create_mac_lease(tx: Tx, _uuid: str | None, params: Params) -> Row:
 def delete_mac_lease(tx: Tx, uuid: str | None, _params: Params) -> Row:
     """Takes the ip leases bound to this MAC along."""
     lease = tx.get(m.MacLease, uuid)
+    refuse_if_serving(tx, tx.session.get(m.Interface, lease.interface_id), "uuid",
+                      "deleting its MAC lease")
     tx.delete_where(m.IpLease, m.IpLease.mac_lease_id == lease.id)
     return tx.changes.delete(lease)
 
@@ -78,6 +81,7 @@ def create_ip_lease(tx: Tx, _uuid: str | None, params: Params) -> Row:
     ApiError(422, "mac_lease_uuid") when that lease is another interface's."""
     interface = tx.ref(m.Interface, params, "interface_uuid")
     network = tx.ref(m.Network, params, "network_uuid")
+    refuse_if_serving(tx, interface, "interface_uuid", "another address")
     mac_lease = tx.ref(m.MacLease, params, "mac_lease_uuid", required=False)
     if mac_lease is not None and mac_lease.interface_id != interface.id:
         raise invalid("mac_lease_uuid", f"{mac_lease.uuid} belongs to another interface")
@@ -89,4 +93,8 @@ def create_ip_lease(tx: Tx, _uuid: str | None, params: Params) -> Row:
 
 @handler("delete", "ip_leases")
 def delete_ip_lease(tx: Tx, uuid: str | None, _params: Params) -> Row:
-    return tx.changes.delete(tx.get(m.IpLease, uuid))
+    """Raises ApiError(409, "uuid") for the address of a network service."""
+    lease = tx.get(m.IpLease, uuid)
+    refuse_if_serving(tx, tx.session.get(m.Interface, lease.interface_id), "uuid",
+                      "deleting its address")
+    return tx.changes.delete(lease)

@@ -27,6 +27,17 @@ def _network_of(tx: Tx, interface: m.Interface) -> int | None:
         m.IpLease.interface_id == interface.id).order_by(m.IpLease.id))
 
 
+def refuse_if_serving(tx: Tx, interface: m.Interface, field: str, change: str) -> None:
+    """Raises ApiError(409, field) when a network service uses the interface: its mode and
+    its one address are the service's (a change would leave the service without an
+    address, or give a dhcp server a second network)."""
+    service = tx.session.scalar(select(m.NetworkService.uuid).where(
+        m.NetworkService.interface_id == interface.id))
+    if service is not None:
+        raise conflict(field, f"{interface.uuid} is the address of network service "
+                              f"{service}: {change} would break it; delete the service first")
+
+
 @handler("create", "network_services")
 def create_network_service(tx: Tx, _uuid: str | None, params: Params) -> Row:
     """Raises ApiError(422, "interface_uuid") unless the interface is simulated with an
@@ -123,7 +134,9 @@ def create_dns_record(tx: Tx, _uuid: str | None, params: Params) -> Row:
     """Raises ApiError(422, "name") for a name that is not an RFC 1123 host name,
     ApiError(409, "name") for the same name and address twice in one service."""
     dns = tx.ref(m.DnsService, params, "dns_service_uuid")
-    name = (params.text("name", required=True, max_len=253) or "").lower().rstrip(".")
+    # One trailing dot is the absolute form of the same name (RFC 1034 §3.1); more is an
+    # empty label, refused below.
+    name = (params.text("name", required=True, max_len=253) or "").lower().removesuffix(".")
     if not _HOST_NAME.fullmatch(name):
         raise invalid("name", f"name {name!r} is not a host name (RFC 1123: dotted labels "
                       "of letters, digits and inner hyphens, 63 characters each at most)")
