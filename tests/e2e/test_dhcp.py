@@ -76,6 +76,11 @@ def agents_caught_up(c: Cloud, timeout: float = 15.0) -> None:
 
 def assert_configured(c: Cloud, vm: str, address: str) -> None:
     v = c.vms[vm]
+    # The client logs BOUND from its script, which then configures the interface: give
+    # it a moment on a loaded machine.
+    deadline = time.monotonic() + 5
+    while not addresses(v) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert addresses(v) == [f"{address}/24"]
     assert default_route(v) == GATEWAY
     assert mtu(v) == vm_mtu(c)
