@@ -18,7 +18,7 @@ DB_NAME=${VNET_TEST_DB_NAME:-vnet_test}
 DB_USER=vnet
 DB_PASSWORD=vnet
 PACKAGES=(openvswitch-switch ethtool iperf3 tcpdump iputils-ping iproute2 mininet isc-dhcp-client busybox
-          traceroute iputils-tracepath dnsutils dnsmasq-base)
+          traceroute iputils-tracepath dnsutils dnsmasq-base netcat-openbsd)
 
 log() { echo "==> $*"; }
 die() { echo "setup.sh: $*" >&2; exit 1; }

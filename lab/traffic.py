@@ -1,0 +1,238 @@
+"""TCP and UDP probes between VM namespaces, with netcat-openbsd (`nc`).
+
+For firewall tests a probe must tell *why* it failed: a dropped SYN times out, while a
+port nobody listens on answers with a reset ("refused"). `tcp_connect` reports which.
+
+- `TcpListener`: `nc -lk PORT` accepting any number of connections.
+- `tcp_connect`: one connection attempt (`nc -z`), the outcome parsed.
+- `UdpEcho` + `udp_request`: a datagram and its echo (Python: nc -u cannot stop at
+  the first answer) (the request arrived, and the reply
+  came back through the firewall); the echo server logs each request's payload.
+- `TcpStream`: one long-lived TCP connection whose client is fed line by line, the
+  server writing what arrives to a file: "is the next data of an established connection
+  still delivered?"
+
+Every process is started in a namespace by `Netns.popen` (its pid is the program's own)
+and stopped by that pid; the namespace's deletion stops any it left.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.netns import Netns
+from lab.proc import terminate
+
+
+def _wait_listening(netns: Netns, port: int, proto: str, timeout: float = 5.0) -> None:
+    flag = "-tln" if proto == "tcp" else "-uln"
+    deadline = time.monotonic() + timeout
+    while True:
+        out = netns.run("ss", "-H", flag, f"sport = :{port}", check=False).stdout
+        if out.strip():
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing listens on {proto}/{port} in {netns.name}")
+        time.sleep(0.05)
+
+
+class _Process:
+    """A program started in a namespace, stopped by its pid."""
+
+    proc: subprocess.Popen
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            terminate(self.proc.pid, timeout=3.0)
+        try:
+            self.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=3)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class TcpListener(_Process):
+    """`nc -lk PORT` in `netns`: accepts (and discards) every connection until stopped."""
+
+    def __init__(self, netns: Netns, port: int) -> None:
+        self.netns, self.port = netns, port
+        self.proc = netns.popen("nc", "-lkn", str(port), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        _wait_listening(netns, port, "tcp")
+
+
+@dataclass
+class ConnectResult:
+    """One TCP connection attempt: `ok`, or refused (a reset came back), or timed out
+    (nothing came back: dropped on the way, or the SYN-ACK dropped on its way back)."""
+
+    ok: bool
+    refused: bool
+    timed_out: bool
+    seconds: float
+    output: str
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def tcp_connect(netns: Netns, dst: str, port: int, timeout: float = 1.0) -> ConnectResult:
+    """Open (and at once close) one TCP connection to dst:port from `netns`."""
+    started = time.monotonic()
+    proc = netns.run("nc", "-znv", "-w", f"{timeout:g}", dst, str(port), check=False,
+                     timeout=timeout + 10)
+    seconds = time.monotonic() - started
+    out = (proc.stdout + proc.stderr).strip()
+    ok = proc.returncode == 0
+    refused = not ok and "refused" in out.lower()
+    return ConnectResult(ok, refused, not ok and not refused, seconds, out)
+
+
+# The UDP echo server: answers each datagram with "echo:" + payload and appends the
+# payload to a log file, so a test tells "request lost" from "reply lost".
+_UDP_ECHO = """
+import socket, sys
+port, log = int(sys.argv[1]), sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", port))
+with open(log, "ab", buffering=0) as f:
+    while True:
+        data, peer = s.recvfrom(65535)
+        f.write(data.rstrip(b"\\n") + b" from " + peer[0].encode() + b"\\n")
+        s.sendto(b"echo:" + data, peer)
+"""
+
+
+class UdpEcho(_Process):
+    """A UDP echo server on `port` in `netns`, logging every request to `log`."""
+
+    def __init__(self, netns: Netns, port: int, log: Path, python: str = sys.executable) -> None:
+        self.netns, self.port, self.log = netns, port, log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_bytes(b"")
+        self.proc = netns.popen(python, "-c", _UDP_ECHO, str(port), str(log),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_listening(netns, port, "udp")
+
+    def received(self, token: str) -> bool:
+        return token in self.log.read_text()
+
+
+# The UDP client: one datagram, then wait for its echo (nc -u would wait out its whole
+# -w idle time even after the answer came).
+_UDP_REQUEST = """
+import socket, sys
+dst, port, token, timeout = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(timeout)
+s.sendto(token.encode() + b"\\n", (dst, port))
+try:
+    print(s.recv(65535).decode(errors="replace").strip())
+except OSError as exc:  # timeout, or ICMP port unreachable (ECONNREFUSED)
+    print(f"no reply: {exc!r}")
+"""
+
+
+@dataclass
+class UdpResult:
+    """One datagram and its echo: `replied` when the echo came back."""
+
+    replied: bool
+    output: str
+
+    def __bool__(self) -> bool:
+        return self.replied
+
+
+def udp_request(netns: Netns, dst: str, port: int, token: str, timeout: float = 1.0,
+                python: str = sys.executable) -> UdpResult:
+    """Send `token` to dst:port over UDP and wait up to `timeout` s for its echo."""
+    proc = netns.run(python, "-c", _UDP_REQUEST, dst, str(port), token, f"{timeout:g}",
+                     check=False, timeout=timeout + 10)
+    out = (proc.stdout + proc.stderr).strip()
+    return UdpResult(out == f"echo:{token}", out)
+
+
+class TcpStream:
+    """One long-lived TCP connection from `src` to `dst_ip:port` in `dst` (as the
+    ct_firewall recipe's fifo-fed nc): `send()` writes a line on the open connection,
+    `delivered()` says whether the server has received it."""
+
+    def __init__(self, src: Netns, dst: Netns, dst_ip: str, port: int, out: Path,
+                 timeout: float = 5.0) -> None:
+        self.out = out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(b"")
+        self._out_file = out.open("wb")
+        self.server = dst.popen("nc", "-ln", str(port), stdout=self._out_file,
+                                stderr=subprocess.DEVNULL)
+        self.client: subprocess.Popen | None = None
+        try:
+            _wait_listening(dst, port, "tcp")
+            self.client = src.popen("nc", "-n", dst_ip, str(port), stdin=subprocess.PIPE,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            # Established when the server (it listens for one connection) has accepted.
+            deadline = time.monotonic() + timeout
+            while dst.run("ss", "-Htn", "state", "established", f"sport = :{port}",
+                          check=False).stdout.strip() == "":
+                if self.client.poll() is not None or time.monotonic() > deadline:
+                    err = self.client.stderr.read() if self.client.stderr else ""
+                    raise RuntimeError(f"{src.name} -> {dst_ip}:{port}: no connection {err}")
+                time.sleep(0.05)
+        except BaseException:
+            self.close()
+            raise
+
+    def send(self, token: str) -> None:
+        assert self.client is not None and self.client.stdin is not None
+        self.client.stdin.write(f"{token}\n".encode())
+        self.client.stdin.flush()
+
+    def delivered(self, token: str) -> bool:
+        return token in self.out.read_text()
+
+    def wait_delivered(self, token: str, timeout: float = 2.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.delivered(token):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def send_and_check(self, token: str, timeout: float = 2.0) -> bool:
+        """Send `token`; True when it arrives within `timeout` s."""
+        self.send(token)
+        return self.wait_delivered(token, timeout)
+
+    def close(self) -> None:
+        for proc in (self.client, self.server):
+            if proc is not None and proc.poll() is None:
+                terminate(proc.pid, timeout=3.0)
+            if proc is not None:
+                try:
+                    proc.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=3)
+        if self.client is not None and self.client.stdin is not None:
+            try:
+                self.client.stdin.close()
+            except OSError:
+                pass
+        self._out_file.close()
+
+    def __enter__(self) -> TcpStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
