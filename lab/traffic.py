@@ -18,6 +18,7 @@ and stopped by that pid; the namespace's deletion stops any it left.
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import time
@@ -87,10 +88,11 @@ class ConnectResult:
 
 
 def tcp_connect(netns: Netns, dst: str, port: int, timeout: float = 1.0) -> ConnectResult:
-    """Open (and at once close) one TCP connection to dst:port from `netns`."""
+    """Open (and at once close) one TCP connection to dst:port from `netns`, giving up
+    after `timeout` s (fractions too: nc's own -w counts whole seconds)."""
     started = time.monotonic()
-    proc = netns.run("nc", "-znv", "-w", f"{timeout:g}", dst, str(port), check=False,
-                     timeout=timeout + 10)
+    proc = netns.run("timeout", f"{timeout:g}", "nc", "-znv", "-w", str(math.ceil(timeout)),
+                     dst, str(port), check=False, timeout=timeout + 10)
     seconds = time.monotonic() - started
     out = (proc.stdout + proc.stderr).strip()
     ok = proc.returncode == 0

@@ -27,6 +27,7 @@ REQUIRED_PROGRAMS = (
     "ovs-appctl",
     "ethtool",
     "ping",
+    "nc",  # netcat-openbsd: lab.traffic
 )
 # Logs of a failed test's lab are kept here (the lab itself is always removed).
 FAILED_LOGS_DIR = Path(os.environ.get("VNET_E2E_LOGS", "/tmp/vnet-e2e-logs"))
