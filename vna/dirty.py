@@ -9,6 +9,7 @@ dependencies" in docs/pipeline.md.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 
 from vna import deps
@@ -43,7 +44,10 @@ def dirty_for_ports(old: LocalBinding, new: LocalBinding, view: View,
         for iface in sorted(set(old.ports) | set(new.ports))
         if old.ports.get(iface) != new.ports.get(iface)
     ]
-    return dirty | dirty_owners(moved, view, view, features)
+    # The rules see the ports before (the same model with the old binding) and after.
+    before = copy.copy(view)
+    before.binding, before.cache = old, {}
+    return dirty | dirty_owners(moved, before, view, features)
 
 
 __all__ = ["dirty_owners", "dirty_for_ports"]

@@ -6,7 +6,8 @@ A feature module (vna/features/*.py) defines one module-level ``FEATURE``; the r
 declarations in vna.pipeline (if it adds a table), docs/pipeline.md and its tests.
 
 Owner keys name the model object a group of flows is derived from: ``("datapath",)``,
-``("network", uuid)``, ``("interface", uuid)``, ``("route_link", uuid)``.  A flow
+``("network", uuid)``, ``("interface", uuid)``, ``("route_link", uuid)``,
+``("security_group", uuid)``.  A flow
 function takes (view, *owner args) and returns the owner's flows of this feature ([] for
 an owner that no longer exists).  The dependency rule takes one model change and a view
 (called with the view before and after the change) and returns the owners of this
@@ -29,7 +30,8 @@ if TYPE_CHECKING:  # vna.punt imports the feature registry, which imports this m
 
 OwnerKey = tuple[str, ...]
 DATAPATH: OwnerKey = ("datapath",)
-OWNER_RESOURCES = {"network": "networks", "interface": "interfaces", "route_link": "route_links"}
+OWNER_RESOURCES = {"network": "networks", "interface": "interfaces", "route_link": "route_links",
+                   "security_group": "security_groups"}
 
 FlowFunction = Callable[..., list[Flow]]
 DirtyRule = Callable[[Change, View], set[OwnerKey]]

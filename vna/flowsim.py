@@ -142,7 +142,8 @@ class Pipeline:
         hits = _resolve_conjunctions(hits)
         if not hits:
             return None
-        if len(hits) > 1 and hits[0].priority == hits[1].priority:
+        if len(hits) > 1 and hits[0].priority == hits[1].priority \
+                and not _same_conjunctive_result(hits[0], hits[1]):
             raise SimError(f"ambiguous match in table {table}: {hits[0]} vs {hits[1]}")
         return hits[0]
 
@@ -212,6 +213,14 @@ def _five_tuple(pkt: Packet) -> tuple:
 def _reverse(key: tuple) -> tuple:
     src, dst, proto, sport, dport = key
     return (dst, src, proto, dport, sport)
+
+
+def _same_conjunctive_result(a: Flow, b: Flow) -> bool:
+    """Two completed conjunctions at one priority: OVS picks either ("unpredictable"),
+    which is harmless only when both do the same thing (e.g. two rules admitting one
+    packet)."""
+    return ("conj_id" in a.match_dict() and "conj_id" in b.match_dict()
+            and (a.actions, a.goto, a.metadata) == (b.actions, b.goto, b.metadata))
 
 
 def _resolve_conjunctions(hits: list[Flow]) -> list[Flow]:

@@ -32,6 +32,7 @@ class Table(IntEnum):
     ANTISPOOF = 10
     FROM_VM_CT = 12
     FROM_VM_ACL = 14
+    FROM_VM_COMMIT = 16
     ARP = 20
     DNAT = 25
     ROUTE = 30
@@ -42,6 +43,7 @@ class Table(IntEnum):
     L2_LOOKUP = 60
     TO_VM_CT = 70
     TO_VM_ACL = 72
+    TO_VM_COMMIT = 74
     OUTPUT = 80
 
 
@@ -49,7 +51,8 @@ _L2 = frozenset({"metadata", "eth_dst"})
 _IP = frozenset({"eth_type", "ip_proto", "ipv4_src", "ipv4_dst", "ip_dscp"})
 _L4 = frozenset({"tcp_src", "tcp_dst", "udp_src", "udp_dst", "icmpv4_type", "icmpv4_code"})
 _CT = frozenset({"ct_state", "ct_zone", "ct_mark", "ct_label", "conj_id"})
-_ACL = frozenset({"metadata", "in_port", "eth_src", "eth_dst", "reg14", "reg15"}) | _IP | _L4 | _CT
+_ACL = (frozenset({"metadata", "in_port", "eth_src", "eth_dst", "reg13", "reg14", "reg15",
+                   "arp_spa", "arp_tpa"}) | _IP | _L4 | _CT)
 
 
 @dataclass(frozen=True)
@@ -99,13 +102,28 @@ PIPELINE: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         Table.FROM_VM_CT, Stage.INGRESS, Table.FROM_VM_ACL, _ACL, False,
-        """From-VM conntrack: ct() in the source vif's zone so FROM_VM_ACL can be
-        stateful.  Reserved: no flows yet.  Miss -> FROM_VM_ACL.""",
+        """From-VM conntrack, for a local vif whose traffic is filtered (in a security
+        group, ingress_filtering_enabled or enable_filtering): (in_port, ip) -> reg13 :=
+        its conntrack zone (= its ofport) | FROM_VM_TRACKED [| EGRESS_FILTERED], ct() in
+        that zone -> FROM_VM_ACL.  The VM's own connections are tracked here so their
+        replies are +rpl when the to-VM stage looks them up in the same zone.  Miss (other
+        vifs, non-IP) -> FROM_VM_ACL.""",
     ),
     TableSpec(
         Table.FROM_VM_ACL, Stage.INGRESS, Table.ARP, _ACL, False,
-        """From-VM ACL: what a VM may send (egress filters of security groups).
-        Reserved: no flows yet.  Miss -> ARP.""",
+        """From-VM ACL (what a VM may send), for tracked packets (reg13 FROM_VM_TRACKED):
+        invalid -> drop; replies of connections not blocked -> ARP; replies of blocked
+        ones -> drop; static filter drops (enable_filtering, egress direction: to
+        ipv4_address, dst port) -> drop; static passes, egress_passthrough or a vif
+        without egress filtering -> FROM_VM_COMMIT; anything else: an established
+        connection is marked blocked (ct_mark) and dropped, a new one dropped.  ARP
+        drop statics (in_port, arp_tpa) -> drop.  Miss (untracked) -> ARP.""",
+    ),
+    TableSpec(
+        Table.FROM_VM_COMMIT, Stage.INGRESS, Table.ARP, _ACL, False,
+        """Allowed from-VM packets: a new connection is committed in the zone of reg13
+        (ct_mark 0), an established one that was blocked is unblocked; -> ARP.  Miss ->
+        ARP.""",
     ),
     TableSpec(
         Table.ARP, Stage.INGRESS, Table.DNAT,
@@ -171,13 +189,28 @@ PIPELINE: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         Table.TO_VM_CT, Stage.EGRESS, Table.TO_VM_ACL, _ACL, False,
-        """To-VM conntrack: ct() in the destination vif's zone, on the datapath that
-        delivers to it.  Reserved: no flows yet.  Miss -> TO_VM_ACL.""",
+        """To-VM conntrack, on the datapath that delivers to a filtered local vif:
+        (reg15 = its interface id, ip) -> reg13 := its zone | TO_VM_TRACKED, ct_clear
+        (the packet may carry the source vif's zone), ct() in its zone -> TO_VM_ACL.
+        Miss (unfiltered vifs, remote outports, non-IP) -> TO_VM_ACL.""",
     ),
     TableSpec(
         Table.TO_VM_ACL, Stage.EGRESS, Table.OUTPUT, _ACL, False,
-        """To-VM ACL: what a VM accepts (security groups), enforced where it is
-        delivered.  Reserved: no flows yet.  Miss -> OUTPUT.""",
+        """To-VM ACL (what a VM accepts: security groups and static filters), enforced where
+        the VM is delivered, whatever path the packet took.  For tracked packets (reg13
+        TO_VM_TRACKED): invalid -> drop; replies (and related) of connections not blocked
+        -> OUTPUT; of blocked ones -> drop; static drops -> drop; static passes and
+        ingress_passthrough -> TO_VM_COMMIT; a security group rule (conjunction of
+        destination vif x source address x protocol/port, one conj_id per rule) or the
+        group's isolation (destination vif x member source address) -> TO_VM_COMMIT;
+        anything else: established -> marked blocked and dropped (this cuts connections
+        whose rule was removed), new -> dropped.  ARP drop statics (reg15, arp_spa) ->
+        drop.  Miss (untracked) -> OUTPUT.""",
+    ),
+    TableSpec(
+        Table.TO_VM_COMMIT, Stage.EGRESS, Table.OUTPUT, _ACL, False,
+        """Allowed to-VM packets: a new connection is committed in the zone of reg13
+        (ct_mark 0), a blocked established one is unblocked; -> OUTPUT.  Miss -> OUTPUT.""",
     ),
     TableSpec(
         Table.OUTPUT, Stage.EGRESS, None, frozenset({"metadata", "reg15"}), True,
@@ -193,11 +226,23 @@ SPECS: dict[Table, TableSpec] = {spec.table: spec for spec in PIPELINE}
 # --- registers (NXM, 32 bits each) ----------------------------------------------------
 # reg15: outport - L2_LOOKUP's decision, read by the egress stages and OUTPUT: the
 #        interfaces.id of the destination vif, or OUTPORT_FLOOD.
-# reg14: inport - reserved for the interfaces.id of the local vif a packet entered from
-#        (from-VM stages, conntrack zones); not written yet.
+# reg14: inport - reserved for the interfaces.id of the local vif a packet entered from;
+#        not written yet.
+# reg13: conntrack - bits 0-15 the conntrack zone of the vif a stage filters for (its
+#        ofport: unique on the bridge and stable while the port exists, so conntrack
+#        state survives a vna restart), plus the flags below.  The from-VM stage writes
+#        it, the to-VM stage overwrites it, ct() and the commit tables read the zone.
 REG_OUTPORT = "reg15"
 REG_INPORT = "reg14"
+REG_CT = "reg13"
 OUTPORT_FLOOD = 0xFFFF_FFFF
+CT_ZONE_MASK = 0xFFFF
+FROM_VM_TRACKED = 1 << 16  # the from-VM stage tracked this packet in the zone
+EGRESS_FILTERED = 1 << 17  # ...and the vif's outbound traffic is filtered (statics)
+TO_VM_TRACKED = 1 << 18  # the to-VM stage tracked this packet in the zone
+# ct_mark of a connection an ACL no longer allows (OVN's ct_label.blocked): its packets
+# are dropped both ways until a rule allows it again.
+CT_MARK_BLOCKED = 1
 
 
 # --- metadata layout ---------------------------------------------------------------
@@ -250,9 +295,30 @@ class Prio(IntEnum):
     PUNT_DNS = 100
 
 
+class AclPrio(IntEnum):
+    """Priorities of FROM_VM_ACL / TO_VM_ACL, highest first: conntrack verdicts, then
+    static filter drops (OpenVNet: a drop static beats every pass), passes, security
+    group rules, and the default deny."""
+
+    INVALID = 300
+    REPLY = 290
+    BLOCKED_REPLY = 280
+    STATIC_DROP = 250
+    STATIC_PASS = 210
+    PASSTHROUGH = 205
+    # Conjunction clauses and conj_id flows of security group rules.  All at one
+    # priority: OVS only combines clauses of equal priority.
+    RULE = 200
+    DENY_ESTABLISHED = 20
+    DENY = 10
+
+
 # --- table misses -----------------------------------------------------------------
 # Cookie kind of the datapath-wide miss flows; every other kind belongs to a feature.
 KIND_MISS = 0x01
+# Cookie kind of conjunction clause flows merged across owners (vna.desired): one
+# installed flow per (table, priority, match) carrying every owner's conjunction()s.
+KIND_CLAUSE = 0x02
 
 
 def miss_flows() -> list[Flow]:

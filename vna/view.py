@@ -81,6 +81,10 @@ _INDEXES: dict[str, tuple[str, str]] = {
     "_by_port_name": ("interfaces", "port_name"),
     "_claims": ("active_interfaces", "interface_uuid"),
     "_claims_by_dp": ("active_interfaces", "datapath_uuid"),
+    "_groups_of": ("interface_security_groups", "interface_uuid"),
+    "_members_of": ("interface_security_groups", "security_group_uuid"),
+    "_filters_of": ("filters", "interface_uuid"),
+    "_statics_of": ("filter_statics", "filter_uuid"),
 }
 
 
@@ -226,6 +230,21 @@ class View:
         if interface_uuid is None or not self.is_local(interface_uuid):
             return None
         return self.binding.ports.get(interface_uuid)
+
+    # --- security groups and filters ------------------------------------------------
+    def security_groups_of(self, interface_uuid: str) -> list[str]:
+        """The groups an interface is in (by join id order)."""
+        return [r["security_group_uuid"] for r in self._groups_of.get(interface_uuid, [])]
+
+    def members_of(self, group_uuid: str) -> list[str]:
+        """The interfaces in a security group (by join id order)."""
+        return [r["interface_uuid"] for r in self._members_of.get(group_uuid, [])]
+
+    def filters_of(self, interface_uuid: str) -> list[Row]:
+        return self._filters_of.get(interface_uuid, [])
+
+    def statics_of(self, filter_uuid: str) -> list[Row]:
+        return self._statics_of.get(filter_uuid, [])
 
     # --- datapaths and the underlay -------------------------------------------------
     def host_interfaces(self, datapath_uuid: str) -> list[str]:

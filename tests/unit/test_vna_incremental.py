@@ -111,7 +111,34 @@ class Churn:
         for ns in [u for u, r in model.get("network_services", {}).items()
                    if r["interface_uuid"] == iface]:
             self.delete_network_service(ns)
+        for join in [u for u, r in model["interface_security_groups"].items()
+                     if r["interface_uuid"] == iface]:
+            del model["interface_security_groups"][join]
+        for fil in [u for u, r in model.get("filters", {}).items()
+                    if r["interface_uuid"] == iface]:
+            self.delete_filter(fil)
         del model["interfaces"][iface]
+
+    def delete_filter(self, fil: str) -> None:
+        model = self.m.model
+        for static in [u for u, r in model.get("filter_statics", {}).items()
+                       if r["filter_uuid"] == fil]:
+            del model["filter_statics"][static]
+        del model["filters"][fil]
+
+    def random_rules(self) -> str:
+        rng, groups = self.rng, sorted(self.m.model["security_groups"])
+        rules = []
+        for _ in range(rng.randrange(4)):
+            source = (rng.choice(groups) if groups and rng.random() < 0.5
+                      else rng.choice(["0.0.0.0/0", "10.9.0.0/16", f"10.9.1.{self.n % 250}"]))
+            proto = rng.choice(["tcp", "udp", "icmp"])
+            port = ("-1" if proto == "icmp" else
+                    rng.choice(["22", "80", "1000-1010", "5432"]))
+            rules.append(f"{proto}:{port}:{source}")
+        if rng.random() < 0.1:
+            rules.append("garbage rule")  # written before vnmgr checked rules
+        return "\n".join(rules)
 
     def delete_network_service(self, ns: str) -> None:
         model = self.m.model
@@ -166,6 +193,19 @@ class Churn:
                 "service_iface",
                 "dns_record",
                 "mtu",
+                "sg",
+                "sg_rules",
+                "del_sg",
+                "sg_join",
+                "sg_join",
+                "sg_join",
+                "sg_leave",
+                "filter_flag",
+                "filter",
+                "static",
+                "static",
+                "del_static",
+                "del_filter",
             ]
         )
         nets = self.networks()
@@ -278,6 +318,41 @@ class Churn:
             m.model["networks"][rng.choice(nets)]["mtu"] = rng.choice([None, 1400, 9000])
         elif op == "del_net" and len(nets) > 2:
             self.delete_network(rng.choice(nets))
+        elif op == "sg":
+            m.add("security_groups", f"sg-{self.n}", display_name=None, description=None,
+                  rules=self.random_rules())
+        elif op == "sg_rules" and (sg := self.pick("security_groups")):
+            m.model["security_groups"][sg]["rules"] = self.random_rules()
+        elif op == "del_sg" and (sg := self.pick("security_groups")):
+            for join in [u for u, r in m.model["interface_security_groups"].items()
+                         if r["security_group_uuid"] == sg]:
+                del m.model["interface_security_groups"][join]
+            del m.model["security_groups"][sg]  # rules naming it keep a dangling uuid
+        elif op == "sg_join" and (sg := self.pick("security_groups")) \
+                and (v := self.pick("interfaces", mode="vif")):
+            if not any(r["interface_uuid"] == v and r["security_group_uuid"] == sg
+                       for r in m.model["interface_security_groups"].values()):
+                m.add("interface_security_groups", f"isg-{self.n}", interface_uuid=v,
+                      security_group_uuid=sg)
+        elif op == "sg_leave" and (join := self.pick("interface_security_groups")):
+            m.delete("interface_security_groups", join)
+        elif op == "filter_flag" and (v := self.pick("interfaces", mode="vif")):
+            flag = rng.choice(["enable_filtering", "ingress_filtering_enabled"])
+            m.model["interfaces"][v][flag] = not m.model["interfaces"][v].get(flag)
+        elif op == "filter" and (v := self.pick("interfaces", mode="vif")):
+            m.add("filters", f"fil-{self.n}", interface_uuid=v, mode="static",
+                  ingress_passthrough=rng.random() < 0.3, egress_passthrough=rng.random() < 0.3)
+        elif op == "static" and (fil := self.pick("filters")):
+            proto = rng.choice(["tcp", "udp", "icmp", "arp", "all"])
+            m.add("filter_statics", f"fs-{self.n}", filter_uuid=fil, protocol=proto,
+                  ipv4_address=rng.choice(["0.0.0.0", "10.9.0.0", f"10.9.1.{self.n % 250}"]),
+                  ipv4_prefix=rng.choice([0, 16, 32]),
+                  port_number=rng.choice([0, 22, 80]) if proto in ("tcp", "udp") else None,
+                  passthrough=rng.random() < 0.6)
+        elif op == "del_static" and (static := self.pick("filter_statics")):
+            m.delete("filter_statics", static)
+        elif op == "del_filter" and (fil := self.pick("filters")):
+            self.delete_filter(fil)
 
     def delete_network(self, net: str) -> None:
         model = self.m.model

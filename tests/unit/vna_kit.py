@@ -24,7 +24,10 @@ from vna.view import _INDEXES, RESOURCES, LocalBinding, View
 TUNNEL_PORT = 100
 # Every table a routed packet from a local vif passes on its own datapath, in order
 # (all but the mac2mac receive tables).
-LOCAL_ROUTED_PATH = [t for t in Table if t not in (Table.RX_DST, Table.RX_SRC)]
+# An unfiltered packet routed between local vifs visits every table but the mac2mac
+# receive tables and the commit tables (only allowed packets of filtered vifs go there).
+LOCAL_ROUTED_PATH = [t for t in Table if t not in (Table.RX_DST, Table.RX_SRC,
+                                                   Table.FROM_VM_COMMIT, Table.TO_VM_COMMIT)]
 
 
 class ModelBuilder:
