@@ -3,7 +3,7 @@
 For firewall tests a probe must tell *why* it failed: a dropped SYN times out, while a
 port nobody listens on answers with a reset ("refused"). `tcp_connect` reports which.
 
-- `TcpListener`: `nc -lk PORT` accepting any number of connections.
+- `TcpListener`: accepts any number of connections, concurrent ones too.
 - `tcp_connect`: one connection attempt (`nc -z`), the outcome parsed.
 - `UdpEcho` + `udp_request`: a datagram and its echo (Python: nc -u cannot stop at
   the first answer) (the request arrived, and the reply
@@ -62,13 +62,27 @@ class _Process:
         self.stop()
 
 
-class TcpListener(_Process):
-    """`nc -lk PORT` in `netns`: accepts (and discards) every connection until stopped."""
+# The TCP listener: accept and close, with a long accept queue. (`nc -lk` listens with a
+# backlog of 1 and serves one connection at a time: concurrent probes to one port would
+# find the queue full, their SYNs dropped, and look exactly like a firewall's drop.)
+_TCP_LISTENER = """
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(512)
+while True:
+    s.accept()[0].close()
+"""
 
-    def __init__(self, netns: Netns, port: int) -> None:
+
+class TcpListener(_Process):
+    """Accepts (and closes) every TCP connection to `port` in `netns` until stopped."""
+
+    def __init__(self, netns: Netns, port: int, python: str = sys.executable) -> None:
         self.netns, self.port = netns, port
-        self.proc = netns.popen("nc", "-lkn", str(port), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        self.proc = netns.popen(python, "-c", _TCP_LISTENER, str(port),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_listening(netns, port, "tcp")
 
 
@@ -91,10 +105,13 @@ def tcp_connect(netns: Netns, dst: str, port: int, timeout: float = 1.0) -> Conn
     """Open (and at once close) one TCP connection to dst:port from `netns`, giving up
     after `timeout` s (fractions too: nc's own -w counts whole seconds)."""
     started = time.monotonic()
-    proc = netns.run("timeout", f"{timeout:g}", "nc", "-znv", "-w", str(math.ceil(timeout)),
-                     dst, str(port), check=False, timeout=timeout + 10)
+    wait = math.ceil(timeout)
+    # nc's own -w when it is whole (nc then says "timed out"), else `timeout` stops it
+    limit = f"{timeout + 0.5:g}" if wait == timeout else f"{timeout:g}"
+    proc = netns.run("timeout", limit, "nc", "-znv", "-w", str(wait), dst, str(port),
+                     check=False, timeout=timeout + 10)
     seconds = time.monotonic() - started
-    out = (proc.stdout + proc.stderr).strip()
+    out = (proc.stdout + proc.stderr).strip() or f"no answer within {timeout:g}s"
     ok = proc.returncode == 0
     refused = not ok and "refused" in out.lower()
     return ConnectResult(ok, refused, not ok and not refused, seconds, out)

@@ -125,8 +125,13 @@ def check(w: World, expected: dict[Probe, bool], what: str = "") -> None:
              f"{'pass' if ok else 'drop'} [{detail}]"
              for p, (ok, detail) in zip(probes, results, strict=True) if ok != expected[p]]
     if wrong:
-        raise AssertionError(f"{what} ({w.cloud.transport}):\n" + "\n".join(wrong) + "\n"
-                             + evidence(w))
+        proof = evidence(w)
+        # Transient or lasting? (only said in the message: the test fails either way)
+        time.sleep(2)
+        again = [f"  {p} 2 s later: {'pass' if run_probe(w, p)[0] else 'drop'}"
+                 for p, (ok, _) in zip(probes, results, strict=True) if ok != expected[p]]
+        raise AssertionError(f"{what} ({w.cloud.transport}):\n" + "\n".join(wrong + again)
+                             + "\n" + proof)
 
 
 def converge(w: World, p: Probe, expected: bool, what: str = "", quiet: bool = False) -> float:
@@ -208,7 +213,7 @@ class Model:
         for sg in self.groups:
             _ignore_missing(lambda sg=sg: self.api.put(f"security_groups/{sg}", rules=""))
         for sg, vm in sorted(self.members):
-            _delete_quietly(self.api, _membership(sg, vm, True))
+            _delete_quietly(self.api, _membership(sg, vm, False))
         for sg in reversed(self.groups):
             _delete_quietly(self.api, f"security_groups/{sg}")
 
