@@ -41,6 +41,7 @@ VMS = {  # name: (host, network, address)
 }
 TCP_PORTS = (80, 81, 8005)
 UDP_PORT = 53
+DHCP_SERVER = "10.1.0.2"
 CONVERGE = 3.0  # the spec says 1 s; polled up to this for robustness, elapsed printed
 DENY_WAIT = 1.0  # how long a denied probe waits for an answer
 
@@ -102,6 +103,15 @@ def run_probe(w: World, p: Probe, timeout: float = DENY_WAIT) -> tuple[bool, str
         return r.replied or arrived, f"{r.output} (request arrived: {arrived})"
     r = vm.ping(ip(p.dst), count=1, wait=timeout)
     return r.ok, r.output.strip().splitlines()[-1] if r.output.strip() else ""
+
+
+def assert_dhcp_answered(w: World, vm: str) -> None:
+    """A DHCP exchange (busybox udhcpc, configuring nothing) gets the VM's own lease."""
+    r = w.cloud.vms[vm].run("busybox", "udhcpc", "-n", "-q", "-t", "3", "-T", "1", "-i",
+                            "eth0", "-s", "/bin/true", check=False)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0 and f"lease of {ip(vm)} obtained" in out, \
+        f"{vm}: no DHCP lease ({w.cloud.transport}): {out}\n" + evidence(w)
 
 
 def evidence(w: World) -> str:
@@ -245,6 +255,10 @@ def world(request: pytest.FixtureRequest, e2e_environment: None) -> Iterator[Wor
         c.add_two_routed_networks()
         for name, (host, network, address) in VMS.items():
             c.add_vm(host, name, network, address)
+        # nw-a's DHCP service: a filtered VM must still get its lease
+        c.api.post("interfaces", uuid="if-dhcpa", mode="simulated", network_uuid="nw-a",
+                   mac_address="02:00:30:00:00:02", ipv4_address=DHCP_SERVER)
+        c.api.post("network_services", uuid="ns-dhcpa", interface_uuid="if-dhcpa", type="dhcp")
         w = World(c)
         for name, vm in c.vms.items():
             for port in TCP_PORTS:
@@ -301,6 +315,7 @@ def test_no_group_no_flag_accepts_everything(world: World, model: Model) -> None
         *(tcp("web1", c, 81) for c in clients), *(udp("web1", c) for c in clients),
         *(icmp("web1", c) for c in clients),
     ), "unfiltered")
+    assert_dhcp_answered(world, "web1")
 
 
 # ------------------------------------------------------------------ rules
@@ -344,6 +359,7 @@ def test_rules_admit_by_protocol_port_and_source(world: World, model: Model) -> 
     for vm in ("web1", "cli1", "cli3"):  # ARP still answered for a filtered VM's traffic
         world.cloud.vms[vm].flush_neighbors()
     check(world, expected, "web1 in sg-web")
+    assert_dhcp_answered(world, "web1")
 
 
 def test_adding_a_rule_opens_removing_it_cuts_the_open_connection(
@@ -523,7 +539,10 @@ def test_static_filter_passthrough_from_one_address(world: World, model: Model) 
     row = model.interface("web1", enable_filtering=True)
     assert row["enable_filtering"] is True
     converge(world, tcp("cli1", "web1", 80), False, "enable_filtering=true")
+    for vm in ("web1", "cli2"):  # ARP is answered whatever the filter says
+        world.cloud.vms[vm].flush_neighbors()
     check(world, expected, "static: tcp 80 from 10.1.0.13 only")
+    assert_dhcp_answered(world, "web1")
     # an egress static (to cli2, port 81); its SYN-ACK comes back through the
     # default-drop ingress: stateful
     model.static("fil-web1", "tcp", "10.1.0.13/32", 81)
