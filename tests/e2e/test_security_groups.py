@@ -440,8 +440,15 @@ def test_isolation_members_accept_each_other_on_any_port(world: World, model: Mo
         model.join("sg-iso", vm, openvnet_path=vm != "cli1")
     converge(world, tcp("cli2", "web1", 81), False, "sg-iso members filtered")
     check(world, expected, "sg-iso: web1, cli1, cli3")
-    model.leave("sg-iso", "cli1", openvnet_path=False)
-    converge(world, tcp("cli1", "web1", 81), False, "cli1 left sg-iso")
+    with tcp_stream(world, "cli1", "web1", 7006) as s, \
+            tcp_stream(world, "cli3", "web1", 7007) as kept:
+        assert s.send_and_check("i1") and kept.send_and_check("k1"), "members' connections"
+        model.leave("sg-iso", "cli1", openvnet_path=False)
+        converge(world, tcp("cli1", "web1", 81), False, "cli1 left sg-iso")
+        time.sleep(0.5)
+        assert kept.send_and_check("k2"), "a remaining member's connection goes on"
+        assert not s.send_and_check("i2", timeout=2.0), \
+            "cli1 left the group: its open connection must be cut\n" + evidence(world)
     check(world, {tcp("cli2", "cli1", 81): True, tcp("cli3", "web1", 81): True},
           "cli1 unfiltered again, the others still members")
 
@@ -520,18 +527,22 @@ def test_bad_rule_is_refused_and_changes_nothing(world: World, model: Model) -> 
 
 # ------------------------------------------------------------------ static filters
 
-def test_static_filter_passthrough_from_one_address(world: World, model: Model) -> None:
-    """OpenVNet's filter.yml: enable_filtering + a static filter; tcp 80 passes from
-    cli2 only, everything else is dropped both ways until a static lets it through."""
+def test_static_filters(world: World, model: Model) -> None:
+    """OpenVNet's filter.yml: enable_filtering + a static filter. Default drop both ways;
+    a passthrough entry lets through, ingress, from its address to its port and, egress,
+    to its address and port (replies pass: stateful); passthrough defaults flip that,
+    and passthrough=false entries then drop."""
     model.filter("fil-web1", "web1")
     model.static("fil-web1", "tcp", "10.1.0.13/32", 80)
     expected = {
-        tcp("cli2", "web1", 80): True,
+        tcp("cli2", "web1", 80): True,    # from 10.1.0.13 to port 80
+        tcp("web1", "cli2", 80): True,    # to 10.1.0.13 port 80
         tcp("cli1", "web1", 80): False,   # another address
         tcp("cli2", "web1", 81): False,   # another port
         icmp("cli2", "web1"): False,
         udp("cli3", "web1"): False,
         tcp("web1", "cli2", 81): False,   # egress: default drop
+        tcp("web1", "cli1", 80): False,
         icmp("web1", "cli3"): False,
         udp("web1", "cli1"): False,
     }
@@ -541,14 +552,20 @@ def test_static_filter_passthrough_from_one_address(world: World, model: Model) 
     converge(world, tcp("cli1", "web1", 80), False, "enable_filtering=true")
     for vm in ("web1", "cli2"):  # ARP is answered whatever the filter says
         world.cloud.vms[vm].flush_neighbors()
-    check(world, expected, "static: tcp 80 from 10.1.0.13 only")
+    check(world, expected, "static: tcp 80 with 10.1.0.13 only")
     assert_dhcp_answered(world, "web1")
-    # an egress static (to cli2, port 81); its SYN-ACK comes back through the
-    # default-drop ingress: stateful
-    model.static("fil-web1", "tcp", "10.1.0.13/32", 81)
-    converge(world, tcp("web1", "cli2", 81), True, "egress static to cli2:81")
-    check(world, {tcp("web1", "cli2", 80): False, tcp("web1", "cli1", 81): False,
-                  icmp("web1", "cli2"): False}, "only the static's destination")
+
+    # a CIDR and port_number 0 (any port), routed peers, both ways
+    model.static("fil-web1", "tcp", "10.2.0.0/24", 0)
+    converge(world, tcp("cli3", "web1", 81), True, "static tcp 10.2.0.0/24 any port")
+    check(world, {
+        tcp("cli3", "web1", 81): True, tcp("cli4", "web1", 8005): True,
+        tcp("web1", "cli3", 80): True, tcp("web1", "cli4", 81): True,
+        tcp("cli1", "web1", 81): False, udp("cli3", "web1"): False,
+        icmp("web1", "cli3"): False,
+    }, "static: and tcp with 10.2.0.0/24")
+
+    # default allow both ways, passthrough=false entries drop
     _delete_quietly(world.api, "filters/fil-web1")
     model.filter("fil-web1b", "web1", ingress_passthrough=True, egress_passthrough=True)
     model.static("fil-web1b", "icmp", "10.1.0.13/32", passthrough=False)
@@ -557,9 +574,12 @@ def test_static_filter_passthrough_from_one_address(world: World, model: Model) 
     check(world, {
         tcp("cli1", "web1", 81): True, tcp("cli3", "web1", 80): True,
         icmp("cli1", "web1"): True, udp("cli2", "web1"): True, tcp("web1", "cli2", 81): True,
-        icmp("cli2", "web1"): False,      # passthrough=false statics drop
+        tcp("web1", "cli3", 80): True,
+        icmp("cli2", "web1"): False,      # passthrough=false entries drop
+        icmp("web1", "cli2"): False,
         tcp("cli3", "web1", 81): False,
         tcp("cli4", "web1", 81): False,
+        tcp("web1", "cli3", 81): False,
     }, "default allow with dropping statics")
 
 
