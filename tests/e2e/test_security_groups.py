@@ -586,14 +586,20 @@ def test_static_filters(world: World, model: Model) -> None:
 # ------------------------------------------------------------------ vna restart
 
 def test_vna_restart_keeps_enforcement(world: World, model: Model) -> None:
+    """Stopped and started again, the vna leaves the flows and OVS's conntrack alone: an
+    allowed connection goes on, a cut one stays cut, new ones stay denied."""
     c = world.cloud
     h1 = c.hosts["h1"]
-    model.group("sg-web", "tcp:7005:10.1.0.13")
+    model.group("sg-web", "tcp:7005:10.1.0.13\ntcp:7008:10.1.0.12")
     check(world, all_pass(tcp("cli1", "web1", 81), tcp("cli2", "web1", 81)), "control")
     model.join("sg-web", "web1")
     converge(world, tcp("cli1", "web1", 81), False, "web1 filtered")
-    with tcp_stream(world, "cli2", "web1", 7005) as s:
-        assert s.send_and_check("v1")
+    with tcp_stream(world, "cli2", "web1", 7005) as s, \
+            tcp_stream(world, "cli1", "web1", 7008) as cut:
+        assert s.send_and_check("v1") and cut.send_and_check("c1")
+        model.rules("sg-web", "tcp:7005:10.1.0.13")
+        converge(world, tcp("cli1", "web1", 7008), False, "rule for 7008 removed")
+        assert not cut.send_and_check("c2", timeout=1.5), "cut before the restart"
         flows = c.flows("h1")
         assert h1.vna is not None
         h1.vna.stop()
@@ -604,6 +610,8 @@ def test_vna_restart_keeps_enforcement(world: World, model: Model) -> None:
         time.sleep(0.5)
         assert c.flows("h1") == flows, "the restarted vna computes the same flows"
         assert s.send_and_check("v3"), "the allowed connection survived the restart"
+        assert not cut.send_and_check("c3", timeout=1.5) and not cut.delivered("c2"), \
+            "the cut connection stays cut across the restart\n" + evidence(world)
         check(world, {tcp("cli1", "web1", 81): False, tcp("cli2", "web1", 81): False},
               "vna restarted: still denied")
         model.rules("sg-web", "tcp:7005:10.1.0.13\ntcp:81:10.1.0.13")
