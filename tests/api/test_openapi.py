@@ -47,8 +47,7 @@ def test_every_url_rule_is_documented_and_vice_versa(document: dict[str, Any],
 def test_every_write_route_has_a_vnmgr_handler() -> None:
     for route in all_routes():
         if route.method in _OPS:
-            resource = route.endpoint.rsplit("_", 1)[0]
-            assert (_OPS[route.method], resource) in HANDLERS, route.endpoint
+            assert (_OPS[route.method], route.resource) in HANDLERS, route.endpoint
 
 
 @pytest.fixture(scope="module")
