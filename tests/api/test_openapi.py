@@ -15,7 +15,7 @@ from vnmgr.handlers import HANDLERS
 from webapi.app import all_routes, create_app
 from webapi.openapi import openapi_path
 
-from .support import Api, one_of_each, unique
+from .support import Api, one_of_each, resource_of, unique
 
 _VARIABLE = re.compile(r"\{([a-z_]+)\}")
 _OPS = {"POST": "create", "PUT": "update", "DELETE": "delete"}
@@ -64,7 +64,8 @@ def _concrete(path: str, ids: dict[str, str]) -> str:
         match = _VARIABLE.fullmatch(segment)
         if match:
             name = match.group(1)
-            resource = segments[i - 1] if name == "uuid" else name.removesuffix("_uuid") + "s"
+            resource = (resource_of(segments[i - 1]) if name == "uuid"
+                        else name.removesuffix("_uuid") + "s")
             segments[i] = ids[resource]
     return "/".join(segments)
 

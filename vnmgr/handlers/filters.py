@@ -105,6 +105,14 @@ def _match(tx: Tx, params: Params) -> tuple[m.Filter, dict[str, Any]]:
                  "ipv4_prefix": prefix, "port_number": _port(params, protocol)}
 
 
+def _passthrough(params: Params) -> bool:
+    """raises ApiError(422, "passthrough") when absent or not a boolean."""
+    passthrough = params.boolean("passthrough")
+    if passthrough is None:
+        raise invalid("passthrough", "passthrough is required")
+    return passthrough
+
+
 def _find_static(tx: Tx, match: dict[str, Any]) -> m.FilterStatic | None:
     model = m.FilterStatic
     return tx.session.scalar(select(model).where(
@@ -125,9 +133,7 @@ def create_filter_static(tx: Tx, _uuid: str | None, params: Params) -> Row:
     """raises ApiError(422, "passthrough") when absent, ApiError(409, "protocol") when
     the filter already has an entry with this protocol, address, prefix and port."""
     row, match = _match(tx, params)
-    passthrough = params.boolean("passthrough")
-    if passthrough is None:
-        raise invalid("passthrough", "passthrough is required")
+    passthrough = _passthrough(params)
     if _find_static(tx, match) is not None:
         raise conflict("protocol", f"{row.uuid} already has a static entry for "
                                    f"{_describe(match)}")
@@ -139,8 +145,8 @@ def create_filter_static(tx: Tx, _uuid: str | None, params: Params) -> Row:
 @handler("delete", "filter_statics")
 def delete_filter_static(tx: Tx, uuid: str | None, params: Params) -> Row:
     """By uuid (ApiError(404, "uuid") unless it is the filter's; no match parameters
-    then: ApiError(422, that parameter)), else by the POST's parameters: ApiError(404,
-    None) when no entry matches them (and passthrough, when given)."""
+    then: ApiError(422, that parameter)), else by the POST's parameters, passthrough
+    included (required, as in OpenVNet): ApiError(404, None) when no entry matches."""
     if uuid is not None:
         row = tx.ref(m.Filter, params, "filter_uuid")
         for name in MATCH:
@@ -152,9 +158,9 @@ def delete_filter_static(tx: Tx, uuid: str | None, params: Params) -> Row:
             raise ApiError(404, f"{uuid} is not a static entry of {row.uuid}", "uuid")
         return tx.changes.delete(static)
     row, match = _match(tx, params)
-    passthrough = params.boolean("passthrough")
+    passthrough = _passthrough(params)
     static = _find_static(tx, match)
-    if static is None or passthrough not in (None, static.passthrough):
-        raise ApiError(404, f"{row.uuid} has no static entry for {_describe(match)}"
-                            + ("" if passthrough is None else f" passthrough {passthrough}"))
+    if static is None or static.passthrough != passthrough:
+        raise ApiError(404, f"{row.uuid} has no static entry for {_describe(match)} "
+                            f"passthrough {str(passthrough).lower()}")
     return tx.changes.delete(static)
