@@ -79,8 +79,9 @@ def add(target: Target) -> click.Command:
 
 def show(target: Target) -> click.Command:
     filters = target.filters()
-    extra = SHOW_EXTRAS.get(target.resource.name)
-    columns = options.columns(target.resource.all_fields())
+    extra = SHOW_EXTRAS.get(target.rows.name)
+    columns = options.columns(target.rows.all_fields())
+    item_columns = options.columns(target.resource.all_fields())
 
     def run(session: Session, values: dict[str, Any]) -> None:
         client, parent = session.client, values.get("parent")
@@ -94,7 +95,9 @@ def show(target: Target) -> click.Command:
         shown_columns = columns + (extra.columns if extra else ())
         table_rows = [{**row, **extra.display(row)} if extra else row for row in rows]
         if values["item"]:
-            emit_row(rows[0] if session.as_json else table_rows[0], shown_columns,
+            # One row is the target's own (a reverse join's item is the join row).
+            emit_row(rows[0] if session.as_json else table_rows[0],
+                     shown_columns if target.rows is target.resource else item_columns,
                      session.as_json)
         else:
             emit_rows(rows if session.as_json else table_rows, shown_columns,
@@ -107,19 +110,29 @@ def show(target: Target) -> click.Command:
 
 def delete(target: Target) -> click.Command:
     columns = options.columns(target.resource.all_fields())
+    match = target.match_fields()
 
     def run(session: Session, values: dict[str, Any]) -> None:
         deleted: list[Row] = []
+        body = options.given(match, values)
         try:
+            if match and not values["items"]:
+                # OpenVNet's `vnctl filters static del FIL --protocol ...`: the row the
+                # options name.
+                deleted.append(session.client.call(
+                    "DELETE", target.collection(values.get("parent")), **body))
             for item in values["items"]:
                 deleted.append(session.client.call(
-                    "DELETE", target.item(values.get("parent"), item)))
+                    "DELETE", target.item(values.get("parent"), item), **body))
         finally:
             # Rows deleted before a failure are gone: say so even when exiting with 1.
             emit_rows(deleted, columns, session.as_json)
 
-    return _command("del", f"Delete {_noun(target)}s; stops at the first failure.",
-                    [*_parent_args(target), _arg("items", target.item_field, many=True)], run)
+    by_options = f", or the one the {', '.join(options.flag(f.name) for f in match)} " \
+        "options name" if match else ""
+    items = _arg("items", target.item_field, required=not match, many=True)
+    return _command("del", f"Delete {_noun(target)}s{by_options}; stops at the first failure.",
+                    [*_parent_args(target), items, *options.options(match)], run)
 
 
 def modify(target: Target) -> click.Command:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -73,6 +74,12 @@ class Interface(Resource):
     owner_datapath_id: Mapped[int | None] = mapped_column(ForeignKey("datapaths.id"))
     port_name: Mapped[str | None] = mapped_column(String(255))
     enable_routing: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # OpenVNet's security-group flag (its enable_legacy_filtering column) and its
+    # static-filter flag.
+    ingress_filtering_enabled: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), nullable=False)
+    enable_filtering: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), nullable=False)
 
 
 class MacLease(Resource):
@@ -197,6 +204,34 @@ class DnsRecord(Resource):
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     ipv4_address: Mapped[int] = mapped_column(BigInteger, nullable=False)
     ttl: Mapped[int] = mapped_column(Integer, nullable=False, default=60)
+
+
+class Filter(Resource):
+    """OpenVNet's filter of one interface: in mode static, its filter_statics decide, and
+    what matches none passes or is dropped by ingress_passthrough/egress_passthrough."""
+
+    __tablename__ = "filters"
+    interface_id: Mapped[int] = mapped_column(ForeignKey("interfaces.id"), nullable=False)
+    mode: Mapped[str] = mapped_column(String(16), nullable=False)
+    ingress_passthrough: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    egress_passthrough: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+class FilterStatic(Resource):
+    """One static entry: traffic of `protocol` to or from ipv4_address/ipv4_prefix (and,
+    for tcp/udp, port_number unless 0) passes or is dropped.  port_number is NULL for
+    icmp, arp and all, so the unique constraint cannot see their duplicates: vnmgr
+    refuses those."""
+
+    __tablename__ = "filter_statics"
+    __table_args__ = (UniqueConstraint("filter_id", "protocol", "ipv4_address", "ipv4_prefix",
+                                       "port_number"),)
+    filter_id: Mapped[int] = mapped_column(ForeignKey("filters.id"), nullable=False)
+    protocol: Mapped[str] = mapped_column(String(8), nullable=False)
+    ipv4_address: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    ipv4_prefix: Mapped[int] = mapped_column(Integer, nullable=False)
+    port_number: Mapped[int | None] = mapped_column(Integer)
+    passthrough: Mapped[bool] = mapped_column(Boolean, nullable=False)
 
 
 class Event(Base):

@@ -40,6 +40,11 @@ SEGMENT_ID = (1, 2**24 - 1)  # a VXLAN/GRE-sized tunnel key
 MTU = (576, 9000)  # RFC 791 minimum datagram every host takes; jumbo frames at most
 DNS_TTL = (0, 2**31 - 1)  # RFC 2181 §8
 SERVICE_TYPES = ("dhcp", "dns", "router")  # OpenVNet's network_services modes
+# OpenVNet's static filters (vnet/lib/vnet/constants/filter.rb, filter_static.rb).
+FILTER_MODES = ("static",)
+FILTER_PROTOCOLS = ("tcp", "udp", "icmp", "arp", "all")
+FILTER_PORT = (0, 65535)  # 0: any port (OpenVNet's filter_static.rb: 0..0xffff)
+FILTER_PREFIX = (0, 32)
 
 # List paging of the API: `?limit=` defaults to PAGE_DEFAULT and may not exceed PAGE_MAX.
 PAGE_DEFAULT = 100
@@ -115,11 +120,15 @@ class Resource:
 
 @dataclass(frozen=True)
 class Join:
-    """A join row reached as /<parent>/<p>/<child>/<c>, e.g. /datapaths/dp-1/networks/nw-1."""
+    """A join row reached as /<parent>/<p>/<child>/<c>, e.g. /datapaths/dp-1/networks/nw-1;
+    with `reverse`, also as /<child>/<c>/<parent>/<p> (the same row, handlers and
+    errors), as OpenVNet's /security_groups/:sg/interfaces/:if next to
+    /interfaces/:if/security_groups/:sg."""
 
     resource: Resource
     parent: str
     child: str
+    reverse: bool = False
 
     @property
     def parent_field(self) -> str:
@@ -225,6 +234,12 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
         _ref("owner_datapath_uuid", "datapaths", create=True, update=True, nullable=True),
         Field("port_name", create=True, update=True, nullable=True),
         Field("enable_routing", "boolean", create=True, update=True),
+        Field("ingress_filtering_enabled", "boolean", create=True, update=True,
+              description="OpenVNet's legacy filtering: the interface's security groups "
+                          "admit what reaches it (default false)"),
+        Field("enable_filtering", "boolean", create=True, update=True,
+              description="OpenVNet's filtering: the interface's static filters apply "
+                          "(default false)"),
         # Not columns of interfaces: the first lease's values, as OpenVNet shows them.
         Field("mac_address", "mac", create=True, nullable=True, stored=False,
               description="first MAC lease; generated when omitted on create"),
@@ -234,8 +249,7 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
               description="first IP lease; allocated when network_uuid is given without it"),
         Field("mac_leases", "object", schema=_MAC_LEASES, stored=False),
         Field("binding", "object", schema=_BINDING, stored=False),
-    ), unsupported=("enable_filtering", "enable_route_translation", "segment_uuid",
-                    "mac_range_group_uuid")),
+    ), unsupported=("enable_route_translation", "segment_uuid", "mac_range_group_uuid")),
     Resource("mac_leases", "MacLease", "ml", "MacLease", (
         _ref("interface_uuid", "interfaces", create=True, required=True),
         Field("mac_address", "mac", create=True, description="generated when omitted"),
@@ -266,8 +280,35 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
     Resource("security_groups", "SecurityGroup", "sg", "SecurityGroup", (
         _name(),
         Field("description", create=True, update=True, nullable=True),
-        Field("rules", create=True, update=True, nullable=True, max_len=RULES_MAX_LEN),
+        Field("rules", create=True, update=True, nullable=True, max_len=RULES_MAX_LEN,
+              description="one rule protocol:port:source per line or comma, `#` comments "
+                          "(vnet/sg_rules.py); a source sg-... must exist"),
     )),
+    Resource("filters", "Filter", "fil", "Filter", (
+        _ref("interface_uuid", "interfaces", create=True, required=True,
+             description="a mode=vif interface"),
+        Field("mode", create=True, required=True, enum=FILTER_MODES),
+        Field("ingress_passthrough", "boolean", create=True, update=True,
+              description="what reaches the interface and matches no static: pass (true) "
+                          "or drop (false, the default)"),
+        Field("egress_passthrough", "boolean", create=True, update=True,
+              description="what the interface sends and matches no static: pass (true) or "
+                          "drop (false, the default)"),
+    ), description="OpenVNet's static filters of an interface"),
+    Resource("filter_statics", "FilterStatic", "fs", "FilterStatic", (
+        _ref("filter_uuid", "filters", create=True, required=True),
+        Field("protocol", create=True, required=True, enum=FILTER_PROTOCOLS),
+        Field("ipv4_address", "ipv4", create=True,
+              description="the peer: an address or a.b.c.d/n (host bits cleared), default "
+                          "0.0.0.0/0; shown as the network address"),
+        Field("ipv4_prefix", "integer", bounds=FILTER_PREFIX,
+              description="from ipv4_address (32 for a plain address)"),
+        Field("port_number", "integer", create=True, nullable=True, bounds=FILTER_PORT,
+              description="tcp/udp only: the port, 0 (the default) for any; null for the "
+                          "other protocols"),
+        Field("passthrough", "boolean", create=True, required=True,
+              description="true: pass what matches; false: drop it"),
+    ), updatable=False, description="Static filter entries of a filter"),
     Resource("datapath_networks", "DatapathNetwork", "dpn", "DatapathNetwork", (
         _ref("datapath_uuid", "datapaths"),
         _ref("network_uuid", "networks"),
@@ -324,7 +365,8 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
 
 # Resources with the full top-level CRUD set (join rows are reached through their parent).
 TOP_LEVEL = ("datapaths", "networks", "interfaces", "mac_leases", "ip_leases", "route_links",
-             "routes", "security_groups", "network_services", "dns_services")
+             "routes", "security_groups", "network_services", "dns_services", "filters")
+
 
 @dataclass(frozen=True)
 class Nested:
@@ -333,14 +375,28 @@ class Nested:
 
     parent: str
     resource: str
+    # URL segments under the parent, the first one canonical; default: the resource name.
+    paths: tuple[str, ...] = ()
+    # Fields that name one row on DELETE of the collection path (OpenVNet's
+    # DELETE /filters/:uuid/static with the POST's parameters).
+    delete_by: tuple[str, ...] = ()
 
     @property
     def parent_field(self) -> str:
         """The child's reference to its parent, taken from the path."""
         return _singular(self.parent) + "_uuid"
 
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return self.paths or (self.resource,)
 
-NESTED: tuple[Nested, ...] = (Nested("dns_services", "dns_records"),)
+
+NESTED: tuple[Nested, ...] = (
+    Nested("dns_services", "dns_records"),
+    # OpenVNet's path is /filters/:uuid/static; `static_filter` is its other spelling.
+    Nested("filters", "filter_statics", ("static", "static_filter"),
+           delete_by=("protocol", "ipv4_address", "port_number", "passthrough")),
+)
 
 # Resources only the agents write (through vnmgr); the API shows them inside other rows.
 INTERNAL = ("active_interfaces",)
@@ -348,7 +404,8 @@ INTERNAL = ("active_interfaces",)
 JOINS: tuple[Join, ...] = (
     Join(RESOURCES["datapath_networks"], "datapaths", "networks"),
     Join(RESOURCES["datapath_route_links"], "datapaths", "route_links"),
-    Join(RESOURCES["interface_security_groups"], "interfaces", "security_groups"),
+    Join(RESOURCES["interface_security_groups"], "interfaces", "security_groups",
+         reverse=True),
 )
 
 LISTINGS: tuple[Listing, ...] = (
@@ -361,7 +418,8 @@ LISTINGS: tuple[Listing, ...] = (
 def accepted(op: str, resource: str) -> frozenset[str]:
     """The parameter names (ours, aliases resolved) a write accepts: `create` the fields
     marked create, `update` those marked update, `delete` none; a join's two ends and a
-    nested row's parent (named by its path) are accepted by its create and delete."""
+    nested row's parent (named by its path) are accepted by its create and delete, and a
+    nested row's `delete_by` fields by its delete."""
     res = RESOURCES[resource]
     if op == "create":
         names = {f.name for f in res.all_fields() if f.create}
@@ -375,4 +433,6 @@ def accepted(op: str, resource: str) -> frozenset[str]:
     for nested in NESTED:
         if nested.resource == resource:
             names.add(nested.parent_field)
+            if op == "delete":
+                names.update(nested.delete_by)
     return frozenset(names)

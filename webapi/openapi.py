@@ -8,7 +8,7 @@ from typing import Any
 from vnet import ids
 from vnet.errors import REASONS
 from vnet.parse import DPID_MAX
-from vnet.registry import PAGE_DEFAULT, PAGE_MAX, RESOURCES, Field, Resource, accepted
+from vnet.registry import NESTED, PAGE_DEFAULT, PAGE_MAX, RESOURCES, Field, Resource, accepted
 from webapi.routes import Route
 
 Schema = dict[str, Any]
@@ -71,12 +71,22 @@ def _row(res: Resource) -> Schema:
             "properties": {f.name: field_schema(f) for f in fields}}
 
 
-def _body(res: Resource, update: bool) -> Schema:
+def _match_fields(res: Resource) -> set[str]:
+    """The fields that name a nested row on DELETE of its collection (Nested.delete_by)."""
+    return {name for nested in NESTED if nested.resource == res.name
+            for name in nested.delete_by}
+
+
+def _body(res: Resource, op: str) -> Schema:
     """A write's body: exactly what vnmgr.accept takes (a join's two ends come from the
-    path), OpenVNet's aliases included; anything else is a 422."""
-    names = accepted("update" if update else "create", res.name)
-    fields = [f for f in res.all_fields() if f.name in names and (f.update if update
-                                                                     else f.create)]
+    path), OpenVNet's aliases included; anything else is a 422. `op` is create, update
+    or delete (a nested row named by its parameters)."""
+    update = op == "update"
+    names = accepted(op, res.name)
+    if op == "delete":
+        names &= _match_fields(res)
+    fields = [f for f in res.all_fields() if f.name in names and (
+        f.update if update else f.create)]
     properties = {f.name: field_schema(f, write=True) for f in fields}
     for alias, ours in res.aliases:
         if ours in properties:
@@ -126,9 +136,11 @@ def schemas() -> dict[str, Schema]:
     for res in RESOURCES.values():
         result[res.title] = _row(res)
         result[f"{res.title}Page"] = _page(res)
-        result[f"{res.title}Create"] = _body(res, update=False)
+        result[f"{res.title}Create"] = _body(res, "create")
         if res.updatable:
-            result[f"{res.title}Update"] = _body(res, update=True)
+            result[f"{res.title}Update"] = _body(res, "update")
+        if _match_fields(res):
+            result[f"{res.title}Match"] = _body(res, "delete")
     return result
 
 

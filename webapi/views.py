@@ -119,9 +119,11 @@ def nested_show_view(nested: Nested) -> View:
     return view
 
 
-def nested_create_view(nested: Nested) -> View:
+def nested_write_view(op: str, nested: Nested, status: int = 200) -> View:
+    """POST of the collection path, or (delete) the DELETE that names the row by its
+    parameters (Nested.delete_by): vnmgr finds it."""
     def view(**path: str) -> Any:
-        return backend().call("create", nested.resource, None, _with_path(path)), 201
+        return backend().call(op, nested.resource, None, _with_path(path)), status
     return view
 
 

@@ -10,6 +10,15 @@ import requests
 
 from lab.services import ServiceHandle, Services
 from vnet.messaging import RpcClient
+from vnet.registry import NESTED
+
+# URL segments naming nested rows other than by their resource name (/filters/<f>/static).
+_SEGMENTS = {segment: nested.resource for nested in NESTED for segment in nested.segments}
+
+
+def resource_of(segment: str) -> str:
+    """The resource whose rows a URL segment lists: `static` -> filter_statics."""
+    return _SEGMENTS.get(segment, segment)
 
 
 @dataclass
@@ -63,30 +72,54 @@ def random_mac() -> str:
 
 def one_of_each(api: Api, network: dict[str, Any], rules: str | None = None) -> dict[str, str]:
     """A row of every resource, linked together (resource name -> uuid), so that every
-    path of the API has a real row to reach."""
+    path of the API has a real row to reach. `interfaces` is a vif in the security group
+    with a filter; the router port of the route and the network service is another
+    interface."""
     datapath = api.create("datapaths", uuid=unique("dp"), node_id=unique("n"),
                           dpid=hex(secrets.randbits(48)))
-    iface = api.create("interfaces", uuid=unique("if"), network_uuid=network["uuid"],
-                       owner_datapath_uuid=datapath["uuid"], mode="simulated",
-                       enable_routing=True)
+    router = api.create("interfaces", uuid=unique("if"), network_uuid=network["uuid"],
+                        owner_datapath_uuid=datapath["uuid"], mode="simulated",
+                        enable_routing=True)
+    vif = api.create("interfaces", uuid=unique("if"), network_uuid=network["uuid"],
+                     owner_datapath_uuid=datapath["uuid"], mode="vif",
+                     ingress_filtering_enabled=True, enable_filtering=True)
     link = api.create("route_links", uuid=unique("rl"))
-    route = api.create("routes", uuid=unique("r"), interface_uuid=iface["uuid"],
+    route = api.create("routes", uuid=unique("r"), interface_uuid=router["uuid"],
                        route_link_uuid=link["uuid"])
     group = api.create("security_groups", uuid=unique("sg"), rules=rules)
     for path in (f"/datapaths/{datapath['uuid']}/networks/{network['uuid']}",
                  f"/datapaths/{datapath['uuid']}/route_links/{link['uuid']}",
-                 f"/interfaces/{iface['uuid']}/security_groups/{group['uuid']}"):
+                 f"/interfaces/{vif['uuid']}/security_groups/{group['uuid']}"):
         assert api.post(path).status_code == 201, path
-    service = api.create("network_services", uuid=unique("ns"), interface_uuid=iface["uuid"],
+    service = api.create("network_services", uuid=unique("ns"), interface_uuid=router["uuid"],
                          type="dns")
     dns = api.create("dns_services", uuid=unique("dnss"), network_service_uuid=service["uuid"])
     record = api.post(f"/dns_services/{dns['uuid']}/dns_records",
                       json={"uuid": unique("dnsr"), "name": "host", "ipv4_address": "10.0.0.9"})
     assert record.status_code == 201, record.text
-    lease = iface["mac_leases"][0]
+    filter_ = api.create("filters", uuid=unique("fil"), interface_uuid=vif["uuid"],
+                         mode="static")
+    static = api.post(f"/filters/{filter_['uuid']}/static",
+                      json={"uuid": unique("fs"), "protocol": "tcp", "port_number": 22,
+                            "passthrough": True})
+    assert static.status_code == 201, static.text
+    lease = router["mac_leases"][0]  # in use by the service: its deletes are refused
     return {"datapaths": datapath["uuid"], "networks": network["uuid"],
-            "interfaces": iface["uuid"], "mac_leases": lease["uuid"],
+            "interfaces": vif["uuid"], "mac_leases": lease["uuid"],
             "ip_leases": lease["ip_leases"][0]["uuid"], "route_links": link["uuid"],
             "routes": route["uuid"], "security_groups": group["uuid"],
             "network_services": service["uuid"], "dns_services": dns["uuid"],
-            "dns_records": record.json()["uuid"]}
+            "dns_records": record.json()["uuid"], "filters": filter_["uuid"],
+            "filter_statics": static.json()["uuid"]}
+
+
+def refused(api: Api, method: str, path: str, status: int, field: str | None,
+            **body: Any) -> dict[str, Any]:
+    """Sends body as form fields; asserts the status and the field the error names, and
+    that vnmgr's model (every row, and the sequence number) did not change. Returns the
+    error body."""
+    before = api.snapshot()
+    response = api.request(method, path, data=body)
+    assert (response.status_code, response.json()["field"]) == (status, field), response.text
+    assert api.snapshot() == before
+    return response.json()

@@ -100,8 +100,9 @@ CASES: dict[str, tuple[Case, int, str | None]] = {
         lambda r: ("DELETE", f"/interfaces/{r.interface['uuid']}?force=1", None), 422, "force"),
     "unknown query parameter on POST": (
         lambda r: ("POST", "/route_links?colour=red", {}), 422, "colour"),
-    "OpenVNet feature not implemented": (lambda r: _interface(r, enable_filtering="true"), 422,
-                                         "enable_filtering"),
+    "OpenVNet feature not implemented": (
+        lambda r: _interface(r, enable_route_translation="true"), 422,
+        "enable_route_translation"),
     "PUT of a create-only field": (lambda r: ("PUT", f"/interfaces/{r.interface['uuid']}",
                                               {"ipv4_address": _subnet(r, 99)}), 422,
                                    "ipv4_address"),

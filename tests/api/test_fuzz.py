@@ -24,7 +24,7 @@ from vnet.registry import RESOURCES
 from webapi.app import all_routes
 from webapi.openapi import openapi_path
 
-from .support import Api, one_of_each
+from .support import Api, one_of_each, resource_of
 
 MAX_EXAMPLES = 25  # per operation and backend: about 25 s per backend in all
 WRITES = ("POST", "PUT", "DELETE")
@@ -57,7 +57,7 @@ def existing(path: str, rows: dict[str, str]) -> dict[str, str]:
     """Path parameters naming rows that exist: `{uuid}` is a row of the segment before it,
     `{network_uuid}` a network."""
     segments = path.split("/")
-    return {segment[1:-1]: rows[segments[i - 1] if segment == "{uuid}"
+    return {segment[1:-1]: rows[resource_of(segments[i - 1]) if segment == "{uuid}"
                                 else segment[1:-len("_uuid}")] + "s"]
             for i, segment in enumerate(segments) if segment.startswith("{")}
 

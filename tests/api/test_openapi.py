@@ -15,7 +15,7 @@ from vnmgr.handlers import HANDLERS
 from webapi.app import all_routes, create_app
 from webapi.openapi import openapi_path
 
-from .support import Api, one_of_each, unique
+from .support import Api, one_of_each, resource_of, unique
 
 _VARIABLE = re.compile(r"\{([a-z_]+)\}")
 _OPS = {"POST": "create", "PUT": "update", "DELETE": "delete"}
@@ -47,8 +47,7 @@ def test_every_url_rule_is_documented_and_vice_versa(document: dict[str, Any],
 def test_every_write_route_has_a_vnmgr_handler() -> None:
     for route in all_routes():
         if route.method in _OPS:
-            resource = route.endpoint.rsplit("_", 1)[0]
-            assert (_OPS[route.method], resource) in HANDLERS, route.endpoint
+            assert (_OPS[route.method], route.resource) in HANDLERS, route.endpoint
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +64,8 @@ def _concrete(path: str, ids: dict[str, str]) -> str:
         match = _VARIABLE.fullmatch(segment)
         if match:
             name = match.group(1)
-            resource = segments[i - 1] if name == "uuid" else name.removesuffix("_uuid") + "s"
+            resource = (resource_of(segments[i - 1]) if name == "uuid"
+                        else name.removesuffix("_uuid") + "s")
             segments[i] = ids[resource]
     return "/".join(segments)
 

@@ -80,7 +80,8 @@ def test_each_write_publishes_exactly_one_event(api: Api, events: Events,
     seq = events.wait_heartbeat()
     iface = api.create("interfaces", uuid=unique("if"), network_uuid=network["uuid"])
     group = api.create("security_groups", uuid=unique("sg"))
-    assert api.put(f"/security_groups/{group['uuid']}", data={"rules": "tcp:22"}).ok
+    assert api.put(f"/security_groups/{group['uuid']}",
+                   data={"rules": "tcp:22:0.0.0.0/0"}).ok
     lease = api.post("/ip_leases", data={"interface_uuid": iface["uuid"],
                                          "network_uuid": network["uuid"]}).json()
     assert api.delete(f"/interfaces/{iface['uuid']}").ok
@@ -99,7 +100,7 @@ def test_each_write_publishes_exactly_one_event(api: Api, events: Events,
     assert {c["uuid"] for c in created["changes"]} >= {iface["uuid"]}
     assert group_made["changes"] == [{"resource": "security_groups", "uuid": group["uuid"],
                                       "op": "upsert", "data": group}]
-    assert group_updated["changes"][0]["data"]["rules"] == "tcp:22"
+    assert group_updated["changes"][0]["data"]["rules"] == "tcp:22:0.0.0.0/0"
     assert leased["changes"] == [{"resource": "ip_leases", "uuid": lease["uuid"],
                                   "op": "upsert", "data": lease}]
     assert summary(deleted) == {("interfaces", "delete"), ("mac_leases", "delete"),

@@ -123,7 +123,8 @@ def test_sub_resources(api: Api, network: dict[str, Any]) -> None:
     assert dprl.status_code == 201 and dprl.json()["route_link_uuid"] == link["uuid"]
 
     group = api.create("security_groups", uuid=unique("sg"))
-    member = f"/interfaces/{host['uuid']}/security_groups/{group['uuid']}"
+    vm = api.create("interfaces", uuid=unique("if"), network_uuid=network["uuid"])
+    member = f"/interfaces/{vm['uuid']}/security_groups/{group['uuid']}"
     assert api.post(member).status_code == 201
     assert api.get(f"/security_groups/{group['uuid']}/interfaces").json()["total_count"] == 1
     assert api.delete(member).status_code == 200

@@ -36,7 +36,8 @@ def refused(op: str, resource: str, raw: Any) -> ApiError:
     ("create", "networks", {"ipv4_network": "10.0.0.0", "id": "3"}, "id", "read-only"),
     ("create", "interfaces", {"mac_leases": "[]"}, "mac_leases", "server"),
     # OpenVNet features not implemented here: refused, saying so.
-    ("create", "interfaces", {"enable_filtering": "true"}, "enable_filtering", "OpenVNet"),
+    ("create", "interfaces", {"enable_route_translation": "true"}, "enable_route_translation",
+     "OpenVNet"),
     ("create", "datapaths", {"enable_ovs_learn_action": "false"}, "enable_ovs_learn_action",
      "OpenVNet"),
     ("create", "ip_leases", {"enable_routing": "true"}, "enable_routing", "OpenVNet"),

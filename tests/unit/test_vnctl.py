@@ -243,3 +243,44 @@ def test_network_services_and_dns_records(vnctl: Vnctl) -> None:
     assert "still used by network services" in vnctl.fails("interfaces", "del", "if-dns")
     vnctl.run("network_services", "del", "ns-dns")
     assert vnctl.json("dns_services", "show") == []
+
+
+def test_security_group_membership_both_ways_and_filters(vnctl: Vnctl) -> None:
+    vnctl.run("networks", "add", "--uuid", "nw-fil", "--ipv4-network", "10.78.0.0")
+    vnctl.run("interfaces", "add", "--uuid", "if-fil", "--network-uuid", "nw-fil",
+              "--enable-filtering", "--ingress-filtering-enabled")
+    assert vnctl.json("interfaces", "show", "if-fil")["enable_filtering"] is True
+    vnctl.run("security_groups", "add", "--uuid", "sg-fil", "--rules", "tcp:22:sg-fil")
+    row = vnctl.json("security_groups", "interfaces", "add", "sg-fil", "if-fil")
+    assert (row["interface_uuid"], row["security_group_uuid"]) == ("if-fil", "sg-fil")
+    assert [r["uuid"] for r in vnctl.json("security_groups", "interfaces", "show", "sg-fil")] \
+        == ["if-fil"]
+    assert "uuid" in table(vnctl.run("security_groups", "interfaces", "show", "sg-fil").stdout)[0]
+    assert vnctl.json("security_groups", "interfaces", "show", "sg-fil", "if-fil") == row
+    assert "already added" in vnctl.fails("interfaces", "security_groups", "add", "if-fil",
+                                          "sg-fil")
+    vnctl.run("interfaces", "security_groups", "del", "if-fil", "sg-fil")
+    vnctl.run("security_groups", "interfaces", "add", "sg-fil", "if-fil")
+    vnctl.run("security_groups", "interfaces", "del", "sg-fil", "if-fil")
+    assert "rules" in vnctl.fails("security_groups", "modify", "sg-fil", "--rules", "nonsense")
+
+    vnctl.run("filters", "add", "--uuid", "fil-1", "--interface-uuid", "if-fil",
+              "--mode", "static")
+    assert vnctl.json("filters", "modify", "fil-1", "--ingress-passthrough")[
+        "ingress_passthrough"] is True
+    static = vnctl.json("filters", "static", "add", "fil-1", "--protocol", "tcp",
+                        "--ipv4-address", "0.0.0.0/0", "--port-number", "0", "--passthrough")
+    assert (static["filter_uuid"], static["port_number"], static["passthrough"]) == (
+        "fil-1", 0, True)
+    arp = vnctl.json("filters", "static", "add", "fil-1", "--protocol", "arp",
+                     "--no-passthrough")
+    assert [r["uuid"] for r in vnctl.json("filters", "static", "show", "fil-1")] == [
+        static["uuid"], arp["uuid"]]
+    assert "not_found" in vnctl.fails("filters", "static", "del", "fil-1", "--protocol", "udp",
+                                      "--passthrough")
+    deleted = vnctl.json("filters", "static", "del", "fil-1", "--protocol", "tcp",
+                         "--port-number", "0", "--passthrough")
+    assert [r["uuid"] for r in deleted] == [static["uuid"]]
+    vnctl.run("filters", "static", "del", "fil-1", arp["uuid"])
+    vnctl.run("filters", "del", "fil-1")
+    assert vnctl.json("filters", "show") == []

@@ -7,6 +7,7 @@ Importing this package imports every module, which registers its handlers in HAN
 from vnmgr.handlers import (  # noqa: F401  (imported to register their handlers)
     bindings,
     datapaths,
+    filters,
     interfaces,
     joins,
     leases,

@@ -10,10 +10,15 @@ from vnet.interface_rows import deleted_interface_row, interface_row
 from vnet.registry import INTERFACE_MODES
 from vnet.serialize import Row
 from vnmgr.handlers.bindings import settle
+from vnmgr.handlers.filters import delete_filters
 from vnmgr.handlers.leases import new_ip_lease, new_mac_lease
 from vnmgr.handlers.services import refuse_if_serving
-from vnmgr.handlers.tx import Tx, apply_text, handler
+from vnmgr.handlers.tx import Tx, apply_booleans, apply_text, handler
+from vnmgr.handlers.vifs import keep_vif
 from vnmgr.params import Params
+
+# The interface's boolean fields, each false by default.
+FLAGS = ("enable_routing", "ingress_filtering_enabled", "enable_filtering")
 
 
 def check_port_name(tx: Tx, interface: m.Interface) -> None:
@@ -56,7 +61,7 @@ def create_interface(tx: Tx, _uuid: str | None, params: Params) -> Row:
                             mode=params.choice("mode", INTERFACE_MODES, "vif"),
                             owner_datapath_id=owner.id if owner else None,
                             port_name=params.text("port_name"),
-                            enable_routing=params.boolean("enable_routing", False))
+                            **{flag: params.boolean(flag, False) for flag in FLAGS})
     check_port_name(tx, interface)
     tx.changes.add(interface)
     mac_lease = new_mac_lease(tx, interface, params)
@@ -67,20 +72,20 @@ def create_interface(tx: Tx, _uuid: str | None, params: Params) -> Row:
 
 @handler("update", "interfaces")
 def update_interface(tx: Tx, uuid: str | None, params: Params) -> Row:
-    """An empty owner_datapath_uuid or port_name clears it; errors: see check_port_name
-    and _check_still_routable."""
+    """An empty owner_datapath_uuid or port_name clears it; errors: see check_port_name,
+    _check_still_routable and vifs.keep_vif."""
     interface = tx.get(m.Interface, uuid)
     apply_text(interface, params, "display_name", "port_name")
     if params.has("owner_datapath_uuid"):
         interface.owner_datapath_id = tx.ref(m.Datapath, params, "owner_datapath_uuid").id
     elif params.clears("owner_datapath_uuid"):
         interface.owner_datapath_id = None
-    if params.has("enable_routing"):
-        interface.enable_routing = params.boolean("enable_routing")
+    apply_booleans(interface, params, *FLAGS)
     if params.has("mode"):
         interface.mode = params.choice("mode", INTERFACE_MODES)
     check_port_name(tx, interface)
     _check_still_routable(tx, interface)
+    keep_vif(tx, interface)
     if interface.mode != "simulated":
         refuse_if_serving(tx, interface, "mode", f"mode {interface.mode}")
     tx.changes.touch(interface)
@@ -90,8 +95,9 @@ def update_interface(tx: Tx, uuid: str | None, params: Params) -> Row:
 
 @handler("delete", "interfaces")
 def delete_interface(tx: Tx, uuid: str | None, _params: Params) -> Row:
-    """Takes its leases and security-group joins along; raises ApiError(409, None) while
-    routes or datapath joins use it as their host interface."""
+    """Takes its leases, security-group joins and filters (with their static entries)
+    along; raises ApiError(409, None) while routes, network services or datapath joins
+    use it."""
     interface = tx.get(m.Interface, uuid)
     tx.refuse_if_used(interface.uuid, {
         "routes": (m.Route, m.Route.interface_id == interface.id),
@@ -102,4 +108,5 @@ def delete_interface(tx: Tx, uuid: str | None, _params: Params) -> Row:
     })
     for model in (m.IpLease, m.MacLease, m.InterfaceSecurityGroup, m.ActiveInterface):
         tx.delete_where(model, model.interface_id == interface.id)
+    delete_filters(tx, m.Filter.interface_id == interface.id)
     return deleted_interface_row(tx.changes.delete(interface))

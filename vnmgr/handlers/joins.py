@@ -19,6 +19,7 @@ from vnet import registry
 from vnet.errors import ApiError, conflict
 from vnet.serialize import Row
 from vnmgr.handlers.tx import Handler, Tx, handler
+from vnmgr.handlers.vifs import vif
 from vnmgr.params import Params
 
 # Called with the new join row (both ends already set, not yet added) to fill in or
@@ -77,11 +78,17 @@ def host_interface(tx: Tx, join: Any, params: Params) -> None:
     join.interface_id = host.id if host else None
 
 
+def vif_member(tx: Tx, _join: Any, params: Params) -> None:
+    """Hook: only a vif joins a security group (ApiError(422, "interface_uuid"))."""
+    vif(tx, params)
+
+
 # Hooks per join resource; a join without an entry has none.
 HOOKS: dict[str, tuple[Prepare, ...]] = {
     "datapath_networks": (own_mac("broadcast_mac_address", "broadcast_mac_address"),
                           host_interface),
     "datapath_route_links": (own_mac("mac_address", "mac_address"), host_interface),
+    "interface_security_groups": (vif_member,),
 }
 
 

@@ -129,3 +129,11 @@ def apply_text(obj: m.Resource, params: Params, *fields: str,
             setattr(obj, field, params.text(field, max_len=max_len))
         elif params.clears(field):
             setattr(obj, field, None)
+
+
+def apply_booleans(obj: m.Resource, params: Params, *fields: str) -> None:
+    """Copy each given boolean field onto obj; raises ApiError(422, field) when it is not
+    a boolean. vnmgr.accept has already refused an empty one (booleans are never null)."""
+    for field in fields:
+        if params.has(field):
+            setattr(obj, field, params.boolean(field))
