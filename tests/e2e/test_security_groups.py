@@ -87,22 +87,31 @@ class World:
         return self.cloud.api
 
 
-def run_probe(w: World, p: Probe, timeout: float = DENY_WAIT) -> tuple[bool, str]:
-    """(passed, detail). TCP passes when the connection opens; a reset ("refused") also
-    counts as passed (the SYN was delivered). UDP passes when the echo comes back, and
-    counts as passed if the request arrived at all. ICMP: the echo reply came back."""
+PASS, DROP, HALF = "pass", "drop", "half"
+
+
+def run_probe(w: World, p: Probe, timeout: float = DENY_WAIT) -> tuple[str, str]:
+    """(outcome, detail): PASS, the whole exchange (TCP connection opened, UDP echo or
+    ICMP echo reply back); DROP, nothing came back and a UDP request did not arrive; HALF,
+    the request got in but no proper answer came back (a TCP reset, a UDP request logged
+    by the server without its echo coming back) - neither allowed nor dropped."""
     vm = w.cloud.vms[p.src]
     if p.proto == "tcp":
         assert p.port is not None
         r = tcp_connect(vm.netns, ip(p.dst), p.port, timeout=timeout)
-        return r.ok or r.refused, r.output
+        return (PASS if r.ok else HALF if r.refused else DROP), r.output
     if p.proto == "udp":
         token = f"{p.src}-{p.dst}-{next(w.tokens)}"
         r = udp_request(vm.netns, ip(p.dst), UDP_PORT, token, timeout=timeout)
         arrived = w.echo[p.dst].received(token)
-        return r.replied or arrived, f"{r.output} (request arrived: {arrived})"
+        outcome = PASS if r.replied else HALF if arrived else DROP
+        return outcome, f"{r.output} (request arrived: {arrived})"
     r = vm.ping(ip(p.dst), count=1, wait=timeout)
-    return r.ok, r.output.strip().splitlines()[-1] if r.output.strip() else ""
+    return (PASS if r.ok else DROP), r.output.strip().splitlines()[-1] if r.output.strip() else ""
+
+
+def _want(expected: bool) -> str:
+    return PASS if expected else DROP
 
 
 def assert_dhcp_answered(w: World, vm: str) -> None:
@@ -131,15 +140,16 @@ def check(w: World, expected: dict[Probe, bool], what: str = "") -> None:
     probes = list(expected)
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda p: run_probe(w, p), probes))
-    wrong = [f"  {p}: expected {'pass' if expected[p] else 'DROP'}, got "
-             f"{'pass' if ok else 'drop'} [{detail}]"
-             for p, (ok, detail) in zip(probes, results, strict=True) if ok != expected[p]]
+    wrong = [f"  {p}: expected {_want(expected[p])}, got {outcome} [{detail}]"
+             for p, (outcome, detail) in zip(probes, results, strict=True)
+             if outcome != _want(expected[p])]
     if wrong:
         proof = evidence(w)
         # Transient or lasting? (only said in the message: the test fails either way)
         time.sleep(2)
-        again = [f"  {p} 2 s later: {'pass' if run_probe(w, p)[0] else 'drop'}"
-                 for p, (ok, _) in zip(probes, results, strict=True) if ok != expected[p]]
+        again = [f"  {p} 2 s later: {run_probe(w, p)[0]}"
+                 for p, (outcome, _) in zip(probes, results, strict=True)
+                 if outcome != _want(expected[p])]
         raise AssertionError(f"{what} ({w.cloud.transport}):\n" + "\n".join(wrong + again)
                              + "\n" + proof)
 
@@ -148,17 +158,16 @@ def converge(w: World, p: Probe, expected: bool, what: str = "", quiet: bool = F
     """Seconds until `p` has the expected outcome (short probes, up to CONVERGE s)."""
     started = time.monotonic()
     while True:
-        ok, detail = run_probe(w, p, timeout=0.3)
+        outcome, detail = run_probe(w, p, timeout=0.3)
         elapsed = time.monotonic() - started
-        if ok == expected:
+        if outcome == _want(expected):
             if not quiet:
-                    print(f"[{w.cloud.transport}] {what or p}: {'pass' if expected else 'drop'} "
-                      f"after {elapsed:.2f}s")
+                print(f"[{w.cloud.transport}] {what or p}: {outcome} after {elapsed:.2f}s")
             return elapsed
         if elapsed > CONVERGE:
             raise AssertionError(
-                f"{what} ({w.cloud.transport}): {p} still {'passes' if ok else 'drops'} "
-                f"after {elapsed:.1f}s [{detail}]\n" + evidence(w))
+                f"{what} ({w.cloud.transport}): {p} still {outcome} after {elapsed:.1f}s "
+                f"[{detail}]\n" + evidence(w))
 
 
 def all_pass(*probes: Probe) -> dict[Probe, bool]:
