@@ -1,9 +1,11 @@
-"""Helpers shared by the benchmarks: logging, machine facts, vna metrics, statistics and
-Markdown tables. It imports no benchmark module, so any of them can import it (the
-runner, bench.vnabench, imports the others; none imports it back)."""
+"""Helpers shared by the benchmarks: logging, machine facts, vna metrics, statistics,
+Markdown tables and the results file. It imports no benchmark module, so any of them can
+import it (the runner, bench.vnabench, imports the others; none imports it back). The lab
+the vna benchmarks share is bench.testbed, which builds on this module."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -76,6 +78,14 @@ def percentile(values: list[float], p: float) -> float:
 
 
 # ---------------------------------------------------------------------------- report
+
+def save_results(stem: str, res: dict[str, Any]) -> Path:
+    """`res` as bench/results/<stem>.json (the directory is gitignored)."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{stem}.json"
+    path.write_text(json.dumps(res, indent=2, default=str))
+    return path
+
 
 def table(title: str, header: list[str], rows: list[list[Any]]) -> str:
     def cell(x: Any) -> str:

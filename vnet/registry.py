@@ -235,11 +235,12 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
         Field("port_name", create=True, update=True, nullable=True),
         Field("enable_routing", "boolean", create=True, update=True),
         Field("ingress_filtering_enabled", "boolean", create=True, update=True,
-              description="OpenVNet's legacy filtering: the interface's security groups "
-                          "admit what reaches it (default false)"),
+              description="OpenVNet's legacy filtering: only what the interface's security "
+                          "groups admit reaches it, even with no group (joining a group "
+                          "turns this on anyway; default false)"),
         Field("enable_filtering", "boolean", create=True, update=True,
-              description="OpenVNet's filtering: the interface's static filters apply "
-                          "(default false)"),
+              description="OpenVNet's filtering: the interface's static filters apply, both "
+                          "ways, default drop (default false)"),
         # Not columns of interfaces: the first lease's values, as OpenVNet shows them.
         Field("mac_address", "mac", create=True, nullable=True, stored=False,
               description="first MAC lease; generated when omitted on create"),

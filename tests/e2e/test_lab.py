@@ -240,7 +240,9 @@ def test_services_reach_vnmgr_from_a_hypervisor_namespace(lab: Lab) -> None:
         "vna", [sys.executable, "-c", FAKE_VNA], run_dir=services.run_dir, env=env, netns=hv.netns
     )
     lab.on_close(vna.stop)
-    assert vna.pid in hv.netns.pids()
+    # `ip netns exec` enters the namespace before exec'ing, keeping the pid: on a busy
+    # machine the pid can be seen a moment before it is in the namespace
+    vna.wait_ready(lambda: vna.pid in hv.netns.pids(), 10, "the vna in the hypervisor netns")
     hv.set_controller("tcp:127.0.0.1:6633")
     vna.wait_ready(lambda: "switch connected" in vna.log_text(), 15, "the switch")
     assert "hello node1 / event for node1" in vna.log_text()
