@@ -595,8 +595,8 @@ def test_static_filters(world: World, model: Model) -> None:
 # ------------------------------------------------------------------ vna restart
 
 def test_vna_restart_keeps_enforcement(world: World, model: Model) -> None:
-    """Stopped and started again, the vna leaves the flows and OVS's conntrack alone: an
-    allowed connection goes on, a cut one stays cut, new ones stay denied."""
+    """Crashed (SIGKILL) and started again, the vna leaves the flows and OVS's conntrack
+    alone: an allowed connection goes on, a cut one stays cut, new ones stay denied."""
     c = world.cloud
     h1 = c.hosts["h1"]
     model.group("sg-web", "tcp:7005:10.1.0.13\ntcp:7008:10.1.0.12")
@@ -611,9 +611,9 @@ def test_vna_restart_keeps_enforcement(world: World, model: Model) -> None:
         assert not cut.send_and_check("c2", timeout=1.5), "cut before the restart"
         flows = c.flows("h1")
         assert h1.vna is not None
-        h1.vna.stop()
-        assert s.send_and_check("v2"), "vna stopped: the allowed connection goes on"
-        check(world, {tcp("cli1", "web1", 81): False}, "vna stopped: still denied")
+        h1.vna.kill9()
+        assert s.send_and_check("v2"), "vna killed: the allowed connection goes on"
+        check(world, {tcp("cli1", "web1", 81): False}, "vna killed: still denied")
         c.start_vna(h1)
         agents_caught_up(c)
         time.sleep(0.5)
