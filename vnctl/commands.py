@@ -68,13 +68,27 @@ def add(target: Target) -> click.Command:
 
     def run(session: Session, values: dict[str, Any]) -> None:
         body = options.given(fields, values)
-        path = (target.item(values.get("parent"), values["item"]) if target.is_join
-                else target.collection(values.get("parent")))
-        emit_row(session.client.call("POST", path, **body), columns, session.as_json)
+        if not target.is_join:
+            path = target.collection(values.get("parent"))
+            emit_row(session.client.call("POST", path, **body), columns, session.as_json)
+            return
+        added: list[Row] = []
+        try:
+            for item in values["items"]:
+                added.append(session.client.call(
+                    "POST", target.item(values.get("parent"), item), **body))
+        finally:
+            # One join: its row, as any add; several: the rows added, even after a failure.
+            if len(values["items"]) == 1 and added:
+                emit_row(added[0], columns, session.as_json)
+            elif added:
+                emit_rows(added, columns, session.as_json)
 
-    item = [_arg("item", target.item_field)] if target.is_join else []
-    return _command("add", f"Create {_a(_noun(target))}.",
-                    [*_parent_args(target), *item, *options.options(fields, True)], run)
+    items = [_arg("items", target.item_field, many=True)] if target.is_join else []
+    what = f"Add {_noun(target)}s; stops at the first failure." if target.is_join \
+        else f"Create {_a(_noun(target))}."
+    return _command("add", what, [*_parent_args(target), *items, *options.options(fields, True)],
+                    run)
 
 
 def show(target: Target) -> click.Command:

@@ -26,7 +26,17 @@ def field_option(field: Field, required_note: bool = False) -> click.Option:
     kind: Any = click.INT if field.kind == "integer" else click.STRING
     if field.enum:
         kind = click.Choice(field.enum)
-    return click.Option([flag(field.name), field.name], type=kind, help=help_text or None)
+    return click.Option([flag(field.name), field.name], type=kind, help=help_text or None,
+                        multiple=True, callback=_once)
+
+
+def _once(_ctx: click.Context, param: click.Parameter, values: tuple[Any, ...]) -> Any:
+    """Click keeps the last of a repeated option; the API takes one value per name, so a
+    repeated option (`--rules A --rules B`) is a usage error, not a dropped value."""
+    if len(values) > 1:
+        raise click.BadParameter(f"given {len(values)} times: give it once (several security "
+                                 "group rules go in one value, one per line)", param=param)
+    return values[0] if values else None
 
 
 def options(fields: Iterable[Field], note_required: bool = False) -> list[click.Option]:

@@ -20,9 +20,28 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def request_params() -> dict[str, Any]:
-    params: dict[str, Any] = request.args.to_dict()
+    """Raises ApiError(422, name) for a parameter given more than once in one place (a
+    repeated form field or query parameter, a duplicate JSON key): keeping one of the
+    values would silently drop the others (`-d rules=A -d rules=B` is one rule per line
+    in one value); 400 for a body that is neither JSON nor form fields."""
+    params: dict[str, Any] = _single(request.args)
     params.update(_body())
     return params
+
+
+def _single(fields: Any) -> dict[str, Any]:
+    """A werkzeug MultiDict as a plain dict, refusing repeated names."""
+    out = {}
+    for name, values in fields.lists():
+        if len(values) > 1:
+            raise _repeated(name, len(values))
+        out[name] = values[0]
+    return out
+
+
+def _repeated(name: str, times: int) -> ApiError:
+    return ApiError(422, f"{name} is given {times} times: give it once (several security "
+                         "group rules go in one value, one per line)", name)
 
 
 def _body() -> dict[str, Any]:
@@ -30,7 +49,7 @@ def _body() -> dict[str, Any]:
     if _looks_like_json(raw):
         return _json_object(raw)
     if request.mimetype in _FORM_TYPES:
-        return request.form.to_dict()
+        return _single(request.form)
     if raw.strip():
         raise ApiError(400, f"unsupported body type {request.mimetype or 'none'}: send JSON "
                             "or form fields")
@@ -49,9 +68,23 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_not_json, object_pairs_hook=_unique_keys)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"malformed JSON body: {exc}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the JSON body must be an object")
     return body
+
+
+def _not_json(name: str) -> None:
+    """Python's json reads NaN and Infinity; RFC 8259 has no such values."""
+    raise ValueError(f"{name} is not a JSON value (RFC 8259)")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _repeated(key, sum(1 for k, _ in pairs if k == key))
+        out[key] = value
+    return out

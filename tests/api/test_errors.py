@@ -135,6 +135,22 @@ CASES: dict[str, tuple[Case, int, str | None]] = {
                          "mac_address"),
     "unknown route": (lambda r: ("GET", "/no/such/thing", None), 404, None),
     "method not allowed": (lambda r: ("PUT", "/ip_leases/il-x", {}), 405, None),
+    # One value per name: `-d rules=A -d rules=B` must not silently keep one of them.
+    "repeated form field": (lambda r: ("POST", "/networks", [
+        ("ipv4_network", "10.1.0.0"), ("display_name", "a"), ("display_name", "b")]), 422,
+                            "display_name"),
+    "repeated query parameter": (lambda r: ("POST", "/route_links?display_name=a&display_name=b",
+                                            {}), 422, "display_name"),
+    "duplicate JSON key": (lambda r: ("POST", "/networks", '{"ipv4_network": "10.1.0.0", '
+                                      '"display_name": "a", "display_name": "b"}'), 422,
+                           "display_name"),
+    "NaN is not JSON": (lambda r: ("POST", "/networks", '{"ipv4_network": "10.1.0.0", '
+                                   '"display_name": NaN}'), 400, None),
+    "filtering flag on a router port": (lambda r: _interface(
+        r, mode="simulated", enable_filtering="true"), 422, "enable_filtering"),
+    "filtering flag on a host interface": (lambda r: ("POST", "/interfaces", {
+        "mode": "host", "owner_datapath_uuid": r.datapath["uuid"],
+        "ingress_filtering_enabled": "true"}), 422, "ingress_filtering_enabled"),
 }
 
 

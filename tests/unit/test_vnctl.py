@@ -159,6 +159,9 @@ def test_api_errors_exit_1_with_message_and_field(vnctl: Vnctl) -> None:
     # Click's own usage errors keep click's status 2.
     vnctl.run("ip_leases", "modify", "il-x", expect=2)
     vnctl.run("networks", "add", "--ipv4-prefix", "many", expect=2)
+    repeated = vnctl.run("security_groups", "add", "--rules", "tcp:22:0.0.0.0/0", "--rules",
+                         "udp:53:0.0.0.0/0", expect=2)
+    assert "given 2 times" in repeated.stderr
 
 
 def test_unreachable_webapi(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,6 +266,10 @@ def test_security_group_membership_both_ways_and_filters(vnctl: Vnctl) -> None:
     vnctl.run("security_groups", "interfaces", "add", "sg-fil", "if-fil")
     vnctl.run("security_groups", "interfaces", "del", "sg-fil", "if-fil")
     assert "rules" in vnctl.fails("security_groups", "modify", "sg-fil", "--rules", "nonsense")
+    vnctl.run("interfaces", "add", "--uuid", "if-fil2", "--network-uuid", "nw-fil")
+    both = vnctl.json("security_groups", "interfaces", "add", "sg-fil", "if-fil", "if-fil2")
+    assert [r["interface_uuid"] for r in both] == ["if-fil", "if-fil2"]
+    vnctl.run("security_groups", "interfaces", "del", "sg-fil", "if-fil", "if-fil2")
 
     vnctl.run("filters", "add", "--uuid", "fil-1", "--interface-uuid", "if-fil",
               "--mode", "static")

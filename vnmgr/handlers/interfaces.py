@@ -14,7 +14,7 @@ from vnmgr.handlers.filters import delete_filters
 from vnmgr.handlers.leases import new_ip_lease, new_mac_lease
 from vnmgr.handlers.services import refuse_if_serving
 from vnmgr.handlers.tx import Tx, apply_booleans, apply_text, handler
-from vnmgr.handlers.vifs import keep_vif
+from vnmgr.handlers.vifs import check_filtering_flags, keep_vif
 from vnmgr.params import Params
 
 # The interface's boolean fields, each false by default.
@@ -63,6 +63,7 @@ def create_interface(tx: Tx, _uuid: str | None, params: Params) -> Row:
                             port_name=params.text("port_name"),
                             **{flag: params.boolean(flag, False) for flag in FLAGS})
     check_port_name(tx, interface)
+    check_filtering_flags(interface, params)
     tx.changes.add(interface)
     mac_lease = new_mac_lease(tx, interface, params)
     if network is not None:
@@ -86,6 +87,7 @@ def update_interface(tx: Tx, uuid: str | None, params: Params) -> Row:
     check_port_name(tx, interface)
     _check_still_routable(tx, interface)
     keep_vif(tx, interface)
+    check_filtering_flags(interface, params)
     if interface.mode != "simulated":
         refuse_if_serving(tx, interface, "mode", f"mode {interface.mode}")
     tx.changes.touch(interface)

@@ -19,6 +19,24 @@ def vif(tx: Tx, params: Params, field: str = "interface_uuid") -> m.Interface:
     return interface
 
 
+FILTERING_FLAGS = ("ingress_filtering_enabled", "enable_filtering")
+
+
+def check_filtering_flags(interface: m.Interface, params: Params) -> None:
+    """Only a vif is filtered: raises ApiError(422, flag) when this request turns a
+    filtering flag on for another mode, ApiError(409, "mode") when it changes the mode
+    of a vif whose flag is on."""
+    if interface.mode == "vif":
+        return
+    for flag in FILTERING_FLAGS:
+        if getattr(interface, flag):
+            if params.has(flag):
+                raise invalid(flag, f"{interface.uuid} is mode {interface.mode}: only a vif "
+                                    "is filtered")
+            raise conflict("mode", f"{interface.uuid} has {flag}: only a vif is filtered, "
+                                   "turn it off first")
+
+
 def keep_vif(tx: Tx, interface: m.Interface) -> None:
     """raises ApiError(409, "mode") when a vif in security groups or with filters would
     stop being one."""
