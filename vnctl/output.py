@@ -19,7 +19,10 @@ def cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
-    return str(value)
+    # One line per row: a multi-line text (a security group's rules, one per line) shows
+    # its lines comma-separated, as the rule syntax also reads them.
+    return ", ".join(line.strip() for line in str(value).splitlines() if line.strip()) \
+        if "\n" in str(value) else str(value)
 
 
 def table(rows: Sequence[Row], columns: Sequence[str]) -> str:

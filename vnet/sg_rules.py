@@ -37,7 +37,8 @@ class RuleError(ValueError):
     its text, `reason` what is wrong.  str() names all three."""
 
     def __init__(self, line: int, rule: str, reason: str) -> None:
-        super().__init__(f"line {line}: {rule!r}: {reason}")
+        shown = rule if len(rule) <= 80 else rule[:77] + "..."
+        super().__init__(f"line {line}: {shown!r}: {reason}")
         self.line, self.rule, self.reason = line, rule, reason
 
 

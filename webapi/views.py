@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -84,7 +85,8 @@ def _with_path(path: dict[str, str]) -> dict[str, Any]:
     params = request_params()
     for field, value in path.items():
         if params.get(field, value) not in (value, None, ""):
-            raise invalid(field, f"{field} {params[field]} disagrees with the path's {value}")
+            given = json.dumps(params[field])
+            raise invalid(field, f"{field} {given} disagrees with the path's {value}")
     return {**params, **path}
 
 
