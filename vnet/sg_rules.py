@@ -93,7 +93,7 @@ def _source(value: str) -> tuple[tuple[str, int] | None, str | None]:
         if not _GROUP_UUID.fullmatch(value):
             raise ValueError(f"{value!r} is not a security group uuid")
         return None, value
-    if not re.fullmatch(r"[0-9./]+", value, re.ASCII):
+    if not re.fullmatch(r"[0-9.]+(?:/(?:0|[1-9][0-9]?))?", value, re.ASCII):
         raise ValueError("source must be an IPv4 address, a CIDR or a security group uuid")
     try:
         net = ipaddress.IPv4Network(value, strict=False)
