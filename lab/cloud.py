@@ -133,6 +133,23 @@ class Cloud:
                                             f"{mac & 255:02x}",
                       interface_uuid=host.host_interface_uuid)
 
+    def add_physical_port(self, host: str, segment: Underlay, network: str,
+                          port: str = "phys0") -> str:
+        """Plug `host` into the physical `segment` (a veth `port` on br-int) and make it
+        the host port of the physical `network` there: a `mode=host` interface
+        `if-<host><port>` and the datapath_network naming it. Returns the interface uuid."""
+        assert self.api is not None
+        h = self.hosts[host]
+        segment.connect(h.hv.netns, port, peer_name=f"{host}-{port}")
+        h.hv.ovs.add_port(h.hv.bridge, port)
+        uuid = f"if-{host}{port}"
+        self.api.post("interfaces", uuid=uuid, mode="host", owner_datapath_uuid=h.datapath_uuid,
+                      port_name=port)
+        self.api.post(f"datapaths/{h.datapath_uuid}/networks/{network}",
+                      broadcast_mac_address=f"02:fc:{h.index:02x}:00:00:{len(self.networks):02x}",
+                      interface_uuid=uuid)
+        return uuid
+
     def add_vm(self, host: str, name: str, network: str, ip: str, mac: str | None = None,
                create: bool = True, dhcp: bool = False, mtu: int | None = None) -> Vm:
         """A VM namespace on `host`; its interface is created through the API first.

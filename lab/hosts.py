@@ -7,6 +7,8 @@
   underlay IP (what OVS userspace tunnels need), or with the underlay veth plugged
   straight into the integration bridge (MAC2MAC, no encapsulation).
 - `Vm`: a namespace whose eth0 is a veth into a hypervisor's bridge.
+- `LinuxHost`: a plain machine outside the cloud (external host, upstream router) on
+  one or more segments.
 - `Lab`: creates all of the above under one name prefix and removes everything with
   that prefix on close, including leftovers from parts that failed half way.
 """
@@ -171,6 +173,55 @@ class Underlay:
         """A veth from `ns` (named `ifname`) to this segment (named `peer_name` here)."""
         add_veth(ifname, ns, peer_name, self.netns, mtu=self.mtu)
         self.netns.ip("link", "set", peer_name, "master", self.bridge)
+
+
+class LinuxHost:
+    """A plain Linux machine outside the cloud (an external host, an upstream router):
+    a namespace attached to one or more `Underlay` segments, its own routes."""
+
+    def __init__(self, lab: Lab, name: str):
+        self.name = name
+        self.netns = lab.add_netns(name)
+        self.addresses: dict[str, str] = {}  # ifname: address
+
+    def __repr__(self) -> str:
+        return f"LinuxHost({self.name!r}, {self.addresses})"
+
+    def attach(self, segment: Underlay, cidr: str, *, ifname: str = "eth0",
+               mac: str | None = None) -> None:
+        """A veth `ifname` onto `segment` carrying `cidr` (transmit checksum offload
+        off: its packets may cross an OVS userspace datapath)."""
+        segment.connect(self.netns, ifname, peer_name=f"{self.name}-{ifname}")
+        if mac:
+            self.netns.set_link(ifname, mac=mac)
+        self.netns.add_addr(ifname, cidr)
+        self.netns.tx_off(ifname)
+        self.addresses[ifname] = cidr.split("/")[0]
+
+    def mac_of(self, ifname: str = "eth0") -> str:
+        return self.netns.mac_of(ifname)
+
+    def enable_forwarding(self) -> None:
+        self.netns.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+    def add_route(self, dest: str, via: str) -> None:
+        self.netns.add_route(dest, via=via)
+
+    def del_route(self, dest: str) -> None:
+        self.netns.ip("route", "del", dest, check=False)
+
+    def neighbor(self, ip: str) -> str:
+        """`ip neigh show <ip>` (empty when unknown)."""
+        return self.netns.ip("neigh", "show", ip).strip()
+
+    def flush_neighbors(self) -> None:
+        self.netns.ip("neigh", "flush", "all")
+
+    def ping(self, dst: str, count: int = 1, *, wait: float = 1.0,
+             interval: float = 0.2) -> PingResult:
+        argv = ping_argv(dst, count, interval=interval, wait=wait)
+        proc = self.netns.run(*argv, check=False, timeout=count * (interval + wait) + 10)
+        return PingResult.parse(proc.stdout + proc.stderr, proc.returncode)
 
 
 class Vm:
@@ -339,6 +390,10 @@ class Lab:
 
     def add_underlay(self, name: str = "ul", mtu: int = UNDERLAY_MTU) -> Underlay:
         return Underlay(self, name, mtu)
+
+    def add_linux_host(self, name: str) -> LinuxHost:
+        """A plain Linux machine (namespace) to attach to segments, see `LinuxHost`."""
+        return LinuxHost(self, name)
 
     def add_vm(self, hv: Hypervisor, name: str, mac: str, ip: str | None, **kwargs) -> Vm:
         """See `Vm` for the keyword arguments (gateway, mtu, ofport, iface_id, ...);

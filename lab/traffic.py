@@ -8,6 +8,7 @@ port nobody listens on answers with a reset ("refused"). `tcp_connect` reports w
 - `UdpEcho` + `udp_request`: a datagram and its echo (Python: nc -u cannot stop at
   the first answer) (the request arrived, and the reply
   came back through the firewall); the echo server logs each request's payload.
+- `TcpWho` + `tcp_who`: which source address a server saw a client come from (NAT).
 - `TcpStream`: one long-lived TCP connection whose client is fed line by line, the
   server writing what arrives to a file: "is the next data of an established connection
   still delivered?"
@@ -255,3 +256,83 @@ class TcpStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# The "who is calling" server: answers each connection with the peer's address as it
+# arrived (after any NAT on the way) and logs it, so both ends of a translated
+# connection can be checked: the client gets the answer back only if the reply was
+# translated back to the address it connected to.
+_TCP_WHO = """
+import socket, sys
+port, log = int(sys.argv[1]), sys.argv[2]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", port))
+s.listen(512)
+with open(log, "a", buffering=1) as f:
+    while True:
+        c, peer = s.accept()
+        f.write(f"{peer[0]}:{peer[1]}\\n")
+        try:
+            c.sendall(f"you are {peer[0]}:{peer[1]}\\n".encode())
+        except OSError:
+            pass
+        c.close()
+"""
+
+
+class TcpWho(_Process):
+    """A TCP server on `port` in `netns` that tells each client the address it saw it
+    come from ("you are A:P") and logs every peer to `log`."""
+
+    def __init__(self, netns: Netns, port: int, log: Path, python: str = sys.executable) -> None:
+        self.netns, self.port, self.log = netns, port, log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_bytes(b"")
+        self.proc = netns.popen(python, "-c", _TCP_WHO, str(port), str(log),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_listening(netns, port, "tcp")
+
+    def peers(self) -> list[str]:
+        """Every peer address seen so far (without the port), oldest first."""
+        return [line.split(":")[0] for line in self.log.read_text().splitlines() if line]
+
+
+_TCP_WHO_CLIENT = """
+import socket, sys
+dst, port, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+try:
+    s = socket.create_connection((dst, port), timeout=timeout)
+    data = b""
+    while not data.endswith(b"\\n"):
+        chunk = s.recv(256)
+        if not chunk:
+            break
+        data += chunk
+    print(data.decode(errors="replace").strip() or "closed without an answer")
+except OSError as exc:
+    print(f"failed: {exc!r}")
+"""
+
+
+@dataclass
+class WhoResult:
+    """One connection to a `TcpWho` server: `seen_as` is the client address the server
+    saw (None when no answer came back)."""
+
+    seen_as: str | None
+    output: str
+
+    def __bool__(self) -> bool:
+        return self.seen_as is not None
+
+
+def tcp_who(netns: Netns, dst: str, port: int, timeout: float = 2.0,
+            python: str = sys.executable) -> WhoResult:
+    """Connect from `netns` to a `TcpWho` server at dst:port; what address did it see?"""
+    proc = netns.run(python, "-c", _TCP_WHO_CLIENT, dst, str(port), f"{timeout:g}",
+                     check=False, timeout=timeout + 10)
+    out = (proc.stdout + proc.stderr).strip()
+    if out.startswith("you are "):
+        return WhoResult(out.removeprefix("you are ").rsplit(":", 1)[0], out)
+    return WhoResult(None, out)
