@@ -21,10 +21,15 @@ class Capture:
 
 
 @contextmanager
-def capture(netns: Netns, iface: str, bpf: str = "") -> Iterator[Capture]:
-    """Packets seen on `iface` while the block runs, one tcpdump line each (with MACs)."""
+def capture(netns: Netns, iface: str, bpf: str = "",
+            direction: str | None = None) -> Iterator[Capture]:
+    """Packets seen on `iface` while the block runs, one tcpdump line each (with MACs);
+    direction "in" or "out" keeps only the packets received or sent there."""
     result = Capture()
-    argv = ["tcpdump", "-l", "-nn", "-e", "-i", iface, "-U"] + (bpf.split() if bpf else [])
+    argv = ["tcpdump", "-l", "-nn", "-e", "-i", iface, "-U"]
+    if direction:
+        argv += ["-Q", direction]
+    argv += bpf.split() if bpf else []
     proc = netns.popen(*argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # tcpdump reports "listening on" on stderr once the socket is open.

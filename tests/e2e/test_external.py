@@ -352,6 +352,20 @@ def test_p2v_routing_without_nat(p2v: World, changes: Changes) -> None:
     assert lines_with(p1.lines, f"{EXT} > {ip('vm3')}: ICMP echo reply"), p1.lines
     assert p2.lines == [], f"h2's physical port carried vm3's traffic: {p2.lines}"
 
+    # A segment that floods every frame (a switch that forgot the router's MAC; here a
+    # bridge that learns nothing): h2 sees ext's frames to the router port and must
+    # leave them to h1 - routing them too would deliver vm3 a second copy.
+    w.pub.netns.ip("link", "set", "br0", "type", "bridge", "ageing_time", "0")
+    try:
+        with capture(h2_ns, port, f"ether dst {RPUB_MAC}", direction="in") as in2, \
+                capture(h2_ns, port, f"ether src {RPUB_MAC}", direction="out") as out2:
+            assert_ping(w, "ext", ip("vm3"), "ext -> vm3 (h2) on a flooding segment", count=5)
+            assert_ping(w, "vm2", EXT, "vm2 (h2) -> ext on a flooding segment", count=5)
+    finally:
+        w.pub.netns.ip("link", "set", "br0", "type", "bridge", "ageing_time", "30000")
+    assert in2.lines, "the flooding segment brought h2 no frame for the router port"
+    assert out2.lines == [], f"h2 sent frames as the router port: {out2.lines}"
+
     # router_p2v: a VM on the physical network, on h2, to the virtual networks
     changes.route("vmp", "10.0.0.0/8", RPUB)
     for vm in ("vm1", "vm3"):
