@@ -27,9 +27,11 @@ from vna.claim_reporter import ClaimReporter
 from vna.claims import PortClaims
 from vna.desired import DesiredState
 from vna.dirty import dirty_for_ports, dirty_owners
+from vna.features import edge_router
 from vna.meter_syncer import MeterSyncer
 from vna.meters import MeterConfig
 from vna.modelstore import Change, ModelStore
+from vna.neighbors import NeighborTable
 from vna.ovsdb import OvsPort
 from vna.punt import PacketIn, PacketOut, PuntStats, dispatch
 from vna.reachability import Reachability
@@ -43,6 +45,7 @@ log = logging.getLogger("vna.agent")
 
 # Seconds between MAC2MAC announcements; well under a learning switch's ageing (300 s).
 ANNOUNCE_INTERVAL = 10.0
+NEIGHBOR_TICK = 5.0  # seconds between MAC binding refresh/expiry passes (vna.neighbors)
 # Packet-ins waiting on the worker queue beyond this are dropped on arrival: the per-port
 # meters bound each VM, this bounds all of them together (model events must not wait).
 MAX_PENDING_PACKET_INS = 1000
@@ -75,6 +78,7 @@ class Agent:
         self.reporter = ClaimReporter(rpc)
         self.punt_stats = PuntStats()
         self.reachability = Reachability()
+        self.neighbors = NeighborTable()
         self._pending_lock = threading.Lock()
         self._pending_packet_ins = 0
         self.packet_ins_backlogged = 0
@@ -94,6 +98,11 @@ class Agent:
     # ------------------------------------------------------------ inputs (any thread)
     def start(self) -> None:
         self._thread.start()
+        threading.Thread(target=self._tick, name="neighbor-tick", daemon=True).start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(NEIGHBOR_TICK):
+            self.queue.put(("neighbor_tick", None))
 
     def stop(self) -> None:
         self.reporter.stop()
@@ -199,9 +208,23 @@ class Agent:
             port = in_port if out.port == IN_PORT else int(out.port)
             self.queue.put(("packet_out", (connection, PacketOut(port, out.data))))
 
-        packet_in = dataclasses.replace(packet_in, later=later)
+        packet_in = dataclasses.replace(packet_in, later=later, neighbors=self.neighbors)
         for out in dispatch(self.view, packet_in, stats=self.punt_stats):
             self._packet_out(connection, out)
+        binding = getattr(self.view, "binding", None)
+        if binding is not None and self.neighbors.snapshot() != binding.neighbors:
+            self._on_ports(self.ports)  # a MAC binding learned: recompute its network
+
+    def _on_neighbor_tick(self, _payload: None) -> None:
+        """Re-ask the MAC bindings due for a refresh; drop the expired ones."""
+        due, expired = self.neighbors.tick()
+        if self.view is not None and self.connection is not None:
+            for network, address in due:
+                request = edge_router.arp_request(self.view, network, address)
+                if request is not None:
+                    self._packet_out(self.connection, request)
+        if expired:
+            self._on_ports(self.ports)
 
     def _on_packet_out(self, payload: tuple[SwitchConnection, PacketOut]) -> None:
         """A handler's deferred answer (PacketIn.later); dropped if the switch
@@ -252,7 +275,8 @@ class Agent:
         tunnel = self.ports.get(self.tunnel_port) if self.tunnel_port else None
         return LocalBinding(datapath_uuid=datapath_uuid, transport=self.transport,
                             ports={**owned, **bound},
-                            tunnel_ofport=tunnel.ofport if tunnel else None)
+                            tunnel_ofport=tunnel.ofport if tunnel else None,
+                            neighbors=self.neighbors.snapshot())
 
     def _make_view(self, changes: list[Change] | None = None) -> View | None:
         """The view after `changes` (derived from the current one), or a fresh one."""

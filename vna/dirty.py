@@ -39,6 +39,10 @@ def dirty_for_ports(old: LocalBinding, new: LocalBinding, view: View,
     if old.tunnel_ofport != new.tunnel_ofport:
         dirty |= deps.all_of(view, "networks", "network")
         dirty |= deps.all_of(view, "interfaces", "interface")
+        dirty |= deps.all_of(view, "route_links", "route_link")
+    if old.neighbors != new.neighbors:  # a MAC binding learned, changed or expired
+        changed = set(old.neighbors.items()) ^ set(new.neighbors.items())
+        dirty |= deps.networks({network for (network, _ip), _mac in changed})
     moved = [
         Change("interfaces", iface, view.interface(iface), view.interface(iface))
         for iface in sorted(set(old.ports) | set(new.ports))

@@ -155,7 +155,7 @@ PIPELINE: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         Table.ARP_RESOLVE, Stage.INGRESS, None,
-        frozenset({"metadata", "eth_type", "ipv4_dst"}), True,
+        frozenset({"metadata", "eth_type", "ipv4_dst", "reg12"}), True,
         """ARP resolution of a routed packet (OVN's lr_in_arp_resolve): (network,
         ipv4_dst) -> eth_dst := MAC of the interface leasing that address, -> SNAT.
         Any other address on a routed network (priority 1) -> the controller, which
@@ -232,9 +232,13 @@ SPECS: dict[Table, TableSpec] = {spec.table: spec for spec in PIPELINE}
 #        ofport: unique on the bridge and stable while the port exists, so conntrack
 #        state survives a vna restart), plus the flags below.  The from-VM stage writes
 #        it, the to-VM stage overwrites it, ct() and the commit tables read the zone.
+# reg12: next hop - the IPv4 address (as an integer) a packet routed onto a physical
+#        network is delivered to: its destination, or its route's ipv4_gateway.  ROUTE
+#        writes it on the gateway datapath; ARP_RESOLVE resolves it (MAC binding).
 REG_OUTPORT = "reg15"
 REG_INPORT = "reg14"
 REG_CT = "reg13"
+REG_NEXTHOP = "reg12"
 OUTPORT_FLOOD = 0xFFFF_FFFF
 CT_ZONE_MASK = 0xFFFF
 FROM_VM_TRACKED = 1 << 16  # the from-VM stage tracked this packet in the zone

@@ -20,6 +20,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from vna.actions import IN_PORT, Action, Controller, Meter
 from vna.feature import Feature
@@ -46,6 +47,9 @@ class PacketIn:
     in_port: int
     data: bytes
     later: Callable[[PacketOut], None] | None = field(default=None, compare=False, repr=False)
+    # The agent's MAC bindings (vna.neighbors.NeighborTable), for handlers that learn or
+    # ask: the agent recomputes the flows when they change.  None in tests without one.
+    neighbors: Any = field(default=None, compare=False, repr=False)
 
     @property
     def kind(self) -> int:

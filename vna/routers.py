@@ -5,6 +5,13 @@ routes name; a port's MAC/IP is the gateway on that port's network.  Routes are
 (prefix -> out network); `ingress` lets a network's traffic enter the router through
 that port, `egress` lets a route send traffic out.
 
+A port on a *physical* network (OpenVNet's router_p2v/wanedge) must have an owner
+datapath, the gateway: only it answers for the port on the segment and only it sends
+onto the segment through the port, so everything routed onto that network is routed on
+the gateway (the other datapaths forward it there unrouted, vna.features.edge_router).
+A route may name a next hop (`ipv4_gateway`) on its network: a path using it ends there,
+with that next hop.
+
 Paths are resolved here, in the controller, so the switch routes a packet across a
 chain of routers in one table pass.  Decisions depend only on "which prefixes contain
 the destination", so paths are computed per *breakpoint prefix*: every route prefix
@@ -36,6 +43,8 @@ class Port:
     mac: str
     ipv4: str | None
     ingress: bool
+    # A port on a physical network: its owner datapath (the gateway); None when virtual.
+    gateway_datapath: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,7 @@ class RouteEntry:
     route_id: int
     prefix: Prefix
     out_network: str
+    next_hop: str | None = None  # the route's ipv4_gateway
 
 
 @dataclass
@@ -79,6 +89,13 @@ class Path:
     src_mac: str  # MAC of the last router's port on that network
     hops: int  # routers crossed = TTL decrements
     steps: tuple[Step, ...] = ()  # the routers crossed, in order (len == hops)
+    next_hop: str | None = None  # a route's ipv4_gateway; None: the destination itself
+    exit_port: Port | None = None  # the last router's port onto network_uuid
+
+    @property
+    def gateway_datapath(self) -> str | None:
+        """The datapath that must route this packet: the owner of a physical exit port."""
+        return self.exit_port.gateway_datapath if self.exit_port is not None else None
 
 
 def prefix(network: str, plen: int) -> Prefix:
@@ -107,12 +124,14 @@ class Topology:
             net = route["network_uuid"]
             iface = view.interface(route["interface_uuid"])
             mac = view.mac_of(route["interface_uuid"])
+            owner = iface.get("owner_datapath_uuid") if iface is not None else None
             if (
                 iface is None
                 or iface.get("mode") != "simulated"
                 or not iface.get("enable_routing")
                 or mac is None
-                or not view.is_virtual(net)
+                or view.network(net) is None
+                or not (view.is_virtual(net) or owner)  # a physical port needs a gateway
             ):
                 continue
             old = router.ports.get(net)
@@ -122,11 +141,14 @@ class Topology:
                     (a.ipv4 for a in view.addresses_of(iface["uuid"]) if a.network_uuid == net),
                     None,
                 )
-                router.ports[net] = Port(link_uuid, iface["uuid"], net, mac, ip, ingress)
+                gateway = None if view.is_virtual(net) else owner
+                router.ports[net] = Port(link_uuid, iface["uuid"], net, mac, ip, ingress,
+                                         gateway)
         for route in routes:
             if route.get("egress", True) and route["network_uuid"] in router.ports:
                 p = prefix(route["ipv4_network"], int(route["ipv4_prefix"]))
-                router.routes.append(RouteEntry(int(route["id"]), p, route["network_uuid"]))
+                router.routes.append(RouteEntry(int(route["id"]), p, route["network_uuid"],
+                                                route.get("ipv4_gateway") or None))
         return router
 
     def _components(self) -> dict[str, frozenset[str]]:
@@ -196,12 +218,14 @@ class Topology:
             port = router.ports[out]
             steps.append(Step(router.uuid, out, port.mac))
             if q.subnet_of(self.subnet(out)):
-                return Path(out, port.mac, hops, tuple(steps))
+                return Path(out, port.mac, hops, tuple(steps), exit_port=port)
+            if route.next_hop is not None:  # handed to the route's gateway on `out`
+                return Path(out, port.mac, hops, tuple(steps), route.next_hop, port)
             seen.add(router.uuid)
             nxt = self.next_router(out, q, exclude=router.uuid)
             if nxt is None:
                 # No router goes further: deliver on `out`, ARP_RESOLVE decides.
-                return Path(out, port.mac, hops, tuple(steps))
+                return Path(out, port.mac, hops, tuple(steps), exit_port=port)
             if nxt.uuid in seen:
                 return None
             router = nxt

@@ -30,6 +30,8 @@ class LocalBinding:
     transport: Literal["tunnel", "mac2mac"] = "tunnel"
     ports: Mapping[str, int] = field(default_factory=dict)  # interface uuid -> ofport
     tunnel_ofport: int | None = None
+    # MAC bindings learned on physical networks (vna.neighbors): (network uuid, IPv4) -> MAC
+    neighbors: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,9 @@ class Churn:
                 "service_iface",
                 "dns_record",
                 "mtu",
+                "port_owner",
+                "port_owner",
+                "gw_route",
                 "sg",
                 "sg_rules",
                 "del_sg",
@@ -318,6 +321,17 @@ class Churn:
             m.model["networks"][rng.choice(nets)]["mtu"] = rng.choice([None, 1400, 9000])
         elif op == "del_net" and len(nets) > 2:
             self.delete_network(rng.choice(nets))
+        elif op == "port_owner" and (route := self.pick("routes")):
+            # a router port gets (or loses) a gateway: on a physical network it counts
+            iface = m.model["routes"][route]["interface_uuid"]
+            m.model["interfaces"][iface]["owner_datapath_uuid"] = rng.choice(self.dps + [None])
+        elif op == "gw_route" and (route := self.pick("routes")):
+            row = m.model["routes"][route]
+            net = m.model["networks"][row["network_uuid"]]
+            gateway = ipaddress.IPv4Address(net["ipv4_network"]) + 1 + self.n % 50
+            m.route(row["route_link_uuid"], row["interface_uuid"], row["network_uuid"],
+                    rng.choice(["0.0.0.0/0", "192.0.2.0/24", "198.51.100.0/25"]),
+                    gateway=str(gateway))
         elif op == "sg":
             m.add("security_groups", f"sg-{self.n}", display_name=None, description=None,
                   rules=self.random_rules())
@@ -369,7 +383,13 @@ class Churn:
                       | {c["interface_uuid"] for c in claims if c["datapath_uuid"] == "dp-0"})
         # leave some interfaces unbound (not yet plugged in)
         ports = {u: i + 1 for i, u in enumerate(mine) if self.rng.random() < 0.8}
-        return LocalBinding("dp-0", transport, ports, TUNNEL_PORT)
+        # MAC bindings the agent learned on physical networks (vna.neighbors)
+        physical = sorted(u for u, r in self.m.model["networks"].items()
+                          if r["network_mode"] == "physical")
+        neighbors = {(self.rng.choice(physical), f"10.{self.rng.randrange(8)}.0.{i + 1}"):
+                     self.m.next_mac("0a:00:00") for i in range(self.rng.randrange(3))
+                     if physical}
+        return LocalBinding("dp-0", transport, ports, TUNNEL_PORT, neighbors)
 
 
 @pytest.mark.parametrize("transport", ["tunnel", "mac2mac"])

@@ -155,7 +155,8 @@ class ModelBuilder:
         self.route(link, iface, network, f"{net['ipv4_network']}/{net['ipv4_prefix']}")
         return iface
 
-    def route(self, link: str, iface: str, network: str, cidr: str, **flags: bool) -> str:
+    def route(self, link: str, iface: str, network: str, cidr: str, gateway: str | None = None,
+              **flags: bool) -> str:
         net = ipaddress.IPv4Network(cidr, strict=False)
         return self.add(
             "routes",
@@ -168,6 +169,7 @@ class ModelBuilder:
             ipv4_prefix=net.prefixlen,
             ingress=flags.get("ingress", True),
             egress=flags.get("egress", True),
+            ipv4_gateway=gateway,
         )
 
     def router_port(self, link: str, network: str) -> str:
@@ -395,14 +397,15 @@ _LATER_L4 = {1: dict(icmpv4_type=0, icmpv4_code=0), 6: dict(tcp_src=0, tcp_dst=0
 
 
 def punt_replies(agent: Agent, frame: bytes, in_port: int,
-                 stats: PuntStats | None = None, later: Any = None
+                 stats: PuntStats | None = None, later: Any = None, neighbors: Any = None
                  ) -> tuple[Outcome, list[PacketOut]]:
     """Run `frame` through the agent's desired flows as if it entered on `in_port`; each
     punt (a Controller action reached) becomes a PacketIn dispatched to the handler of
     the feature owning its cookie kind, among the agent's features.  Returns the
     pipeline's outcome and the frames the handlers answer with - what the switch would
     send back, without a switch.  `later` is given to the handlers as PacketIn.later
-    (deferred answers, e.g. a list's append)."""
+    (deferred answers, e.g. a list's append), `neighbors` as PacketIn.neighbors (a
+    vna.neighbors.NeighborTable the handlers learn into)."""
     fields = frame_fields(frame, in_port)
     outcome = agent.send(fields)
     flows = by_cookie(agent.desired.flows().values())
@@ -412,7 +415,7 @@ def punt_replies(agent: Agent, frame: bytes, in_port: int,
         # the switch punts the frame as rewritten so far (addresses and TTL modelled)
         data = frame if punted == fields else rewritten_frame(frame, fields, punted)
         packet_in = PacketIn(cookie=cookie, table_id=flows[cookie].table, reason="action",
-                             in_port=in_port, data=data, later=later)
+                             in_port=in_port, data=data, later=later, neighbors=neighbors)
         replies += dispatch(agent.view(), packet_in, by_kind, stats or PuntStats())
     if outcome.expired is not None:  # a dec_ttl found TTL <= 1: invalid-TTL packet-in
         cookie, punted = outcome.expired

@@ -26,13 +26,14 @@ def interface_flows(view: View, interface_uuid: str) -> list[Flow]:
         return []  # bound nowhere: its address must look unreachable
     obj = interface_id(view, interface_uuid)
     return [
-        _responder(view, addr, obj)
+        responder(view, addr, obj)
         for addr in view.addresses_of(interface_uuid)
         if view.is_virtual(addr.network_uuid)
     ]
 
 
-def _responder(view: View, addr: Address, obj: int) -> Flow:
+def responder(view: View, addr: Address, obj: int, kind: int = KIND_IFACE) -> Flow:
+    """The ARP table flow answering requests for `addr` on its network out of IN_PORT."""
     match = make_match(
         metadata=on_network(view.network_id(addr.network_uuid)),
         eth_type=ETH_ARP,
@@ -50,7 +51,7 @@ def _responder(view: View, addr: Address, obj: int) -> Flow:
         SetField("arp_spa", addr.ipv4),
         Output(IN_PORT),
     )
-    return Flow(Table.ARP, Prio.NORMAL, match, actions, kind=KIND_IFACE, obj_id=obj)
+    return Flow(Table.ARP, Prio.NORMAL, match, actions, kind=kind, obj_id=obj)
 
 
 def datapath_flows(view: View) -> list[Flow]:

@@ -54,7 +54,7 @@ def network_flows(view: View, network_uuid: str) -> list[Flow]:
 
 def _ingress(view: View, network_uuid: str, nid: int) -> Flow | None:
     port = view.physical_port(network_uuid)
-    if port is None or _port_owner(view, network_uuid) != network_uuid:
+    if port is None or port_owner(view, network_uuid) != network_uuid:
         return None
     return Flow(
         Table.CLASSIFY,
@@ -67,7 +67,7 @@ def _ingress(view: View, network_uuid: str, nid: int) -> Flow | None:
     )
 
 
-def _port_owner(view: View, network_uuid: str) -> str | None:
+def port_owner(view: View, network_uuid: str) -> str | None:
     """Untagged host ports carry one physical network; if several claim the same host
     interface the lowest network id gets it, so two owners never emit the same match."""
     iface = view.my_dpn(network_uuid)["interface_uuid"]

@@ -15,14 +15,24 @@ packet entered it by.
 
 from __future__ import annotations
 
+import ipaddress
+
 from vna import deps, icmp_errors
-from vna.actions import IN_PORT, Action, Controller, DecTtl, Meter, SetField
+from vna.actions import IN_PORT, Action, Controller, DecTtl, Meter, Move, SetField
 from vna.feature import Feature, OwnerKey
 from vna.features.common import interface_id, vif_addresses
 from vna.flows import Flow, cookie_parts, ipv4_prefix_value, make_match
 from vna.meters import ICMP_ERROR_METER_ID
 from vna.modelstore import Change
-from vna.pipeline import ETH_IPV4, NETWORK_MASK, Prio, Table, on_network
+from vna.pipeline import (
+    ETH_IPV4,
+    METADATA_MASK,
+    REG_NEXTHOP,
+    REG_OUTPORT,
+    Prio,
+    Table,
+    on_network,
+)
 from vna.punt import PacketIn, PacketOut
 from vna.routers import (
     Path,
@@ -80,6 +90,16 @@ def _route_flow(
     priority = Prio.PREFIX_BASE + q.prefixlen
     if path is None:  # no route (or a loop): ICMP network unreachable from the agent
         return Flow(Table.ROUTE, priority, make_match(match), UNREACHABLE_PUNT, **common)
+    gateway = path.gateway_datapath
+    if gateway is not None and gateway != view.binding.datapath_uuid:
+        # Onto a physical network through another datapath's port: only that gateway
+        # routes onto the segment (vna.features.edge_router), so the packet goes there
+        # as the VM sent it, addressed to the router port it chose (OUTPUT's entry for
+        # that exit port sends it to the gateway).
+        assert path.exit_port is not None
+        exit_id = interface_id(view, path.exit_port.interface_uuid)
+        return Flow(Table.ROUTE, priority, make_match(match), (SetField(REG_OUTPORT, exit_id),),
+                    goto=Table.TO_VM_CT, **common)
     # Per router crossed: dec_ttl, then that router's port MAC on the network it sends
     # onto.  When the k-th dec_ttl finds TTL <= 1 the switch hands the packet to the
     # agent as modified so far, so its eth_src names router k - 1 (the VM's own MAC for
@@ -87,13 +107,19 @@ def _route_flow(
     actions: tuple[Action, ...] = ()
     for step in path.steps:
         actions += (DecTtl(), SetField("eth_src", step.out_mac))
+    if gateway is not None:  # onto a physical network here: ARP_RESOLVE reads the next hop
+        actions += ((SetField(REG_NEXTHOP, int(ipaddress.IPv4Address(path.next_hop))),)
+                    if path.next_hop else (Move("ipv4_dst", REG_NEXTHOP, 32),))
+    # The routed packet leaves from this datapath's router: its origin flags are cleared
+    # (a packet that came from the physical segment or from the gateway's peers can be
+    # delivered to a remote vif or flooded onto the segment).
     return Flow(
         Table.ROUTE,
         priority,
         make_match(match),
         actions,
         goto=Table.ARP_RESOLVE,
-        metadata=(view.network_id(path.network_uuid), NETWORK_MASK),
+        metadata=(view.network_id(path.network_uuid), METADATA_MASK),
         **common,
     )
 
@@ -101,7 +127,8 @@ def _route_flow(
 def network_flows(view: View, network_uuid: str) -> list[Flow]:
     """A routed network's ARP_RESOLVE catch-all: a packet routed to an address nobody
     holds there -> the controller (ICMP host unreachable)."""
-    if not topology(view).attached.get(network_uuid) or view.network(network_uuid) is None:
+    if not topology(view).attached.get(network_uuid) or view.network(network_uuid) is None \
+            or not view.is_virtual(network_uuid):  # physical: vna.features.edge_router
         return []
     match = make_match(metadata=on_network(view.network_id(network_uuid)), eth_type=ETH_IPV4)
     return [Flow(Table.ARP_RESOLVE, Prio.CATCH, match, UNREACHABLE_PUNT,
