@@ -83,10 +83,12 @@ def _take_over(tx: Tx, interface: m.Interface, network: m.Network, params: Param
     replaces that lease (OpenVNet's wanedge dataset posts its ip_leases after its
     translation_static_addresses); the static addresses then no longer own it."""
     address = params.ipv4("ipv4_address")
-    lease = address is not None and tx.session.scalar(select(m.IpLease).where(
+    if address is None:
+        return
+    lease = tx.session.scalar(select(m.IpLease).where(
         m.IpLease.network_id == network.id, m.IpLease.ipv4_address == address,
         m.IpLease.interface_id == interface.id))
-    if not lease:
+    if lease is None:
         return
     owners = _leased_for(tx, lease)
     for static in owners:
