@@ -35,9 +35,11 @@ class Table(IntEnum):
     FROM_VM_COMMIT = 16
     ARP = 20
     DNAT = 25
+    DNAT_NEW = 27
     ROUTE = 30
     ARP_RESOLVE = 40
     SNAT = 45
+    SNAT_NEW = 47
     RX_DST = 50
     RX_SRC = 51
     L2_LOOKUP = 60
@@ -135,8 +137,18 @@ PIPELINE: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         Table.DNAT, Stage.INGRESS, Table.ROUTE, _ACL, False,
-        """NAT, inbound direction: a packet for a global (translated) address gets its
-        private destination before routing.  Reserved: no flows yet.  Miss -> ROUTE.""",
+        """NAT, inbound direction, on the gateway datapath of a router port on a physical
+        network: what the segment sends to the port's MAC goes through ct(nat) in the NAT
+        zone (reversing the translation of known connections) -> DNAT_NEW.  Miss ->
+        ROUTE.""",
+    ),
+    TableSpec(
+        Table.DNAT_NEW, Stage.INGRESS, Table.ROUTE, _ACL, False,
+        """A new inbound connection to a global address (a static_address translation,
+        optionally one port) is committed with nat(dst=the private address[:port]) ->
+        ROUTE, which routes it there.  With enable_route_translation (and no
+        passthrough) other new connections are dropped, except to the port's own address.
+        Miss -> ROUTE.""",
     ),
     TableSpec(
         Table.ROUTE, Stage.INGRESS, Table.L2_LOOKUP,
@@ -163,8 +175,17 @@ PIPELINE: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         Table.SNAT, Stage.INGRESS, Table.L2_LOOKUP, _ACL, False,
-        """NAT, outbound direction: a routed packet leaving toward a physical network
-        gets its global source address.  Reserved: no flows yet.  Miss -> L2_LOOKUP.""",
+        """NAT, outbound direction, on the gateway: a packet routed onto the physical
+        network through the port (eth_src = its MAC) goes through ct(nat) in the NAT zone
+        -> SNAT_NEW.  Miss -> L2_LOOKUP.""",
+    ),
+    TableSpec(
+        Table.SNAT_NEW, Stage.INGRESS, Table.L2_LOOKUP, _ACL, False,
+        """A new outbound connection from a private address with a global one is
+        committed with nat(src=the global address[:port]); from any other address, with
+        a snat translation on the port, nat(src=the port's own address) (conntrack picks
+        the source port); -> L2_LOOKUP.  With enable_route_translation (and no
+        passthrough) other new connections are dropped.  Miss -> L2_LOOKUP.""",
     ),
     TableSpec(
         Table.RX_DST, Stage.INGRESS, None,
@@ -247,6 +268,8 @@ TO_VM_TRACKED = 1 << 18  # the to-VM stage tracked this packet in the zone
 # ct_mark of a connection an ACL no longer allows (OVN's ct_label.blocked): its packets
 # are dropped both ways until a rule allows it again.
 CT_MARK_BLOCKED = 1
+# Conntrack zone of the gateway's NAT (vna.features.nat): above every vif zone (ofports).
+NAT_ZONE = 0xFFF0
 
 
 # --- metadata layout ---------------------------------------------------------------

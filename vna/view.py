@@ -87,6 +87,8 @@ _INDEXES: dict[str, tuple[str, str]] = {
     "_members_of": ("interface_security_groups", "security_group_uuid"),
     "_filters_of": ("filters", "interface_uuid"),
     "_statics_of": ("filter_statics", "filter_uuid"),
+    "_translations_of": ("translations", "interface_uuid"),
+    "_static_addresses_of": ("translation_static_addresses", "translation_uuid"),
 }
 
 
@@ -247,6 +249,13 @@ class View:
 
     def statics_of(self, filter_uuid: str) -> list[Row]:
         return self._statics_of.get(filter_uuid, [])
+
+    # --- translations ----------------------------------------------------------------
+    def translations_of(self, interface_uuid: str) -> list[Row]:
+        return self._translations_of.get(interface_uuid, [])
+
+    def static_addresses_of(self, translation_uuid: str) -> list[Row]:
+        return self._static_addresses_of.get(translation_uuid, [])
 
     # --- datapaths and the underlay -------------------------------------------------
     def host_interfaces(self, datapath_uuid: str) -> list[str]:

@@ -41,9 +41,15 @@ def _arg(dest: str, metavar: str, *, required: bool = True, many: bool = False) 
                           required=required, nargs=-1 if many else 1)
 
 
+def _nouns(target: Target) -> str:
+    """"ip leases", "datapath networks": the resource name as words in help texts."""
+    return target.resource.name.replace("_", " ")
+
+
 def _noun(target: Target) -> str:
-    """"ip lease", "datapath network": the resource name as a word in help texts."""
-    return target.resource.name.removesuffix("s").replace("_", " ")
+    """"ip lease", "translation static address": one of _nouns."""
+    nouns = _nouns(target)
+    return nouns.removesuffix("es") if nouns.endswith("sses") else nouns.removesuffix("s")
 
 
 def _a(noun: str) -> str:
@@ -85,7 +91,7 @@ def add(target: Target) -> click.Command:
                 emit_rows(added, columns, session.as_json)
 
     items = [_arg("items", target.item_field, many=True)] if target.is_join else []
-    what = f"Add {_noun(target)}s; stops at the first failure." if target.is_join \
+    what = f"Add {_nouns(target)}; stops at the first failure." if target.is_join \
         else f"Create {_a(_noun(target))}."
     return _command("add", what, [*_parent_args(target), *items, *options.options(fields, True)],
                     run)
@@ -145,7 +151,7 @@ def delete(target: Target) -> click.Command:
     by_options = f", or the one the {', '.join(options.flag(f.name) for f in match)} " \
         "options name" if match else ""
     items = _arg("items", target.item_field, required=not match, many=True)
-    return _command("del", f"Delete {_noun(target)}s{by_options}; stops at the first failure.",
+    return _command("del", f"Delete {_nouns(target)}{by_options}; stops at the first failure.",
                     [*_parent_args(target), items, *options.options(match)], run)
 
 
@@ -168,7 +174,7 @@ def modify(target: Target) -> click.Command:
 def group(target: Target) -> click.Group:
     verbs = [add, show, delete] + ([modify] if target.resource.updatable and not target.parent
                                    else [])
-    what = target.resource.description or _noun(target).capitalize() + "s"
+    what = target.resource.description or _nouns(target).capitalize()
     result = click.Group(target.name, help=f"{what}.")
     for verb in verbs:
         result.add_command(verb(target))

@@ -49,4 +49,5 @@ def given(fields: Iterable[Field], values: dict[str, Any]) -> dict[str, Any]:
 
 
 def columns(fields: Iterable[Field]) -> tuple[str, ...]:
-    return tuple(f.name for f in fields if f.name not in INTERNAL and f.kind != "object")
+    return tuple(f.name for f in fields
+                 if f.name not in INTERNAL and f.kind != "object" and f.shown)

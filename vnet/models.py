@@ -80,6 +80,10 @@ class Interface(Resource):
         Boolean, default=False, server_default=false(), nullable=False)
     enable_filtering: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false(), nullable=False)
+    # OpenVNet's: routed traffic that no translation of this router port matches is
+    # dropped.
+    enable_route_translation: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), nullable=False)
 
 
 class MacLease(Resource):
@@ -95,6 +99,10 @@ class IpLease(Resource):
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), nullable=False)
     mac_lease_id: Mapped[int | None] = mapped_column(ForeignKey("mac_leases.id"))
     ipv4_address: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # OpenVNet's: an address routed through the interface (a translation's global
+    # address), not the interface's own.
+    enable_routing: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), nullable=False)
 
 
 class RouteLink(Resource):
@@ -113,6 +121,9 @@ class Route(Resource):
     ipv4_prefix: Mapped[int] = mapped_column(Integer, nullable=False)
     ingress: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     egress: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    # The next hop for the destination, on the route's network; NULL: deliver only to
+    # addresses on the network.
+    ipv4_gateway: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SecurityGroup(Resource):
@@ -232,6 +243,38 @@ class FilterStatic(Resource):
     ipv4_prefix: Mapped[int] = mapped_column(Integer, nullable=False)
     port_number: Mapped[int | None] = mapped_column(Integer)
     passthrough: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+class Translation(Resource):
+    """OpenVNet's translation of a router port on a physical network: mode
+    static_address (its TranslationStaticAddress rows) or snat (ours: SNAT through the
+    port's own address)."""
+
+    __tablename__ = "translations"
+    interface_id: Mapped[int] = mapped_column(ForeignKey("interfaces.id"), nullable=False)
+    mode: Mapped[str] = mapped_column(String(16), nullable=False)
+    passthrough: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+class TranslationStaticAddress(Resource):
+    """One 1:1 mapping: ingress (global, on the physical network) <-> egress (private)
+    address, and ports when both are set. `leased`: vnmgr leased the ingress address to
+    the translation's interface for this row and deletes that lease with it.  The ports
+    are NULL without ports, so the unique constraints cannot see those duplicates:
+    vnmgr refuses them."""
+
+    __tablename__ = "translation_static_addresses"
+    __table_args__ = (
+        UniqueConstraint("ingress_ipv4_address", "ingress_port_number"),
+        UniqueConstraint("translation_id", "egress_ipv4_address", "egress_port_number"),
+    )
+    translation_id: Mapped[int] = mapped_column(ForeignKey("translations.id"), nullable=False)
+    route_link_id: Mapped[int | None] = mapped_column(ForeignKey("route_links.id"))
+    ingress_ipv4_address: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    egress_ipv4_address: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    ingress_port_number: Mapped[int | None] = mapped_column(Integer)
+    egress_port_number: Mapped[int | None] = mapped_column(Integer)
+    leased: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
 
 
 class Event(Base):

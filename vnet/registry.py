@@ -45,6 +45,10 @@ FILTER_MODES = ("static",)
 FILTER_PROTOCOLS = ("tcp", "udp", "icmp", "arp", "all")
 FILTER_PORT = (0, 65535)  # 0: any port (OpenVNet's filter_static.rb: 0..0xffff)
 FILTER_PREFIX = (0, 32)
+# OpenVNet's translations (vnet/lib/vnet/constants/translation.rb: static_address) and
+# ours, snat: SNAT through the router port's own address.
+TRANSLATION_MODES = ("static_address", "snat")
+TRANSLATION_PORT = (1, 65535)  # OpenVNet's `in: 1..65536` admitted 65536, no port
 
 # List paging of the API: `?limit=` defaults to PAGE_DEFAULT and may not exceed PAGE_MAX.
 PAGE_DEFAULT = 100
@@ -64,6 +68,7 @@ class Field:
     description: str = ""
     schema: dict[str, Any] | None = None  # explicit JSON schema for kind == "object"
     stored: bool = True  # a column of the resource's own table (else derived when read)
+    shown: bool = True  # a key of the rows (False: a write's parameter only)
     # Limits vnmgr enforces on a write (the OpenAPI document states them): inclusive
     # integer bounds, and the longest string.
     bounds: tuple[int, int] | None = None
@@ -241,6 +246,10 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
         Field("enable_filtering", "boolean", create=True, update=True,
               description="OpenVNet's filtering: the interface's static filters apply, both "
                           "ways, default drop (default false)"),
+        Field("enable_route_translation", "boolean", create=True, update=True,
+              description="OpenVNet's: traffic routed through this router port (simulated, "
+                          "enable_routing) that no translation matches is dropped (default "
+                          "false: untranslated traffic is routed unchanged)"),
         # Not columns of interfaces: the first lease's values, as OpenVNet shows them.
         Field("mac_address", "mac", create=True, nullable=True, stored=False,
               description="first MAC lease; generated when omitted on create"),
@@ -250,17 +259,21 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
               description="first IP lease; allocated when network_uuid is given without it"),
         Field("mac_leases", "object", schema=_MAC_LEASES, stored=False),
         Field("binding", "object", schema=_BINDING, stored=False),
-    ), unsupported=("enable_route_translation", "segment_uuid", "mac_range_group_uuid")),
+    ), unsupported=("segment_uuid", "mac_range_group_uuid")),
     Resource("mac_leases", "MacLease", "ml", "MacLease", (
         _ref("interface_uuid", "interfaces", create=True, required=True),
         Field("mac_address", "mac", create=True, description="generated when omitted"),
     ), updatable=False, unsupported=("segment_uuid",)),
     Resource("ip_leases", "IpLease", "il", "IpLease", (
-        _ref("interface_uuid", "interfaces", create=True, required=True),
+        _ref("interface_uuid", "interfaces", create=True,
+             description="required unless mac_lease_uuid names the interface's MAC lease"),
         _ref("network_uuid", "networks", create=True, required=True),
         _ref("mac_lease_uuid", "mac_leases", create=True, nullable=True),
         Field("ipv4_address", "ipv4", create=True, description="allocated when omitted"),
-    ), updatable=False, unsupported=("enable_routing",)),
+        Field("enable_routing", "boolean", create=True,
+              description="OpenVNet's: an address routed through the interface (a "
+                          "translation's global address), not its own (default false)"),
+    ), updatable=False),
     Resource("route_links", "RouteLink", "rl", "RouteLink", (
         _name(),
         Field("mac_address", "mac", create=True, description="generated when omitted"),
@@ -277,6 +290,9 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
                           "else 24"),
         Field("ingress", "boolean", create=True, update=True),
         Field("egress", "boolean", create=True, update=True),
+        Field("ipv4_gateway", "ipv4", create=True, update=True, nullable=True,
+              description="next hop for the destination: a host address on the route's "
+                          "network; null: the route delivers only to addresses on it"),
     )),
     Resource("security_groups", "SecurityGroup", "sg", "SecurityGroup", (
         _name(),
@@ -310,6 +326,42 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
         Field("passthrough", "boolean", create=True, required=True,
               description="true: pass what matches; false: drop it"),
     ), updatable=False, description="Static filter entries of a filter"),
+    Resource("translations", "Translation", "tr", "Translation", (
+        _ref("interface_uuid", "interfaces", create=True, required=True,
+             description="a router port on a physical network: mode simulated, "
+                         "enable_routing, an address on a network_mode=physical network and "
+                         "an owner_datapath_uuid"),
+        Field("mode", create=True, required=True, enum=TRANSLATION_MODES,
+              description="static_address: its static addresses (1:1 NAT); snat: SNAT "
+                          "through the port's own address (one per interface)"),
+        Field("passthrough", "boolean", create=True,
+              description="route what no static address matches unchanged (default false)"),
+    ), updatable=False, description="OpenVNet's translations of a router port"),
+    Resource("translation_static_addresses", "TranslationStaticAddress", "tsa",
+             "TranslationStaticAddress", (
+                 _ref("translation_uuid", "translations", create=True, required=True),
+                 _ref("route_link_uuid", "route_links", create=True, nullable=True,
+                      description="inbound traffic enters this route link directly"),
+                 Field("ingress_ipv4_address", "ipv4", create=True, required=True,
+                       description="the global address: a host address on the "
+                                   "translation's physical network, leased to its interface"),
+                 Field("egress_ipv4_address", "ipv4", create=True, required=True,
+                       description="the private address, outside the physical network"),
+                 Field("ingress_port_number", "integer", create=True, nullable=True,
+                       bounds=TRANSLATION_PORT, description="with egress_port_number: "
+                                                            "TCP and UDP of this port only"),
+                 Field("egress_port_number", "integer", create=True, nullable=True,
+                       bounds=TRANSLATION_PORT, description="with ingress_port_number"),
+                 Field("leased", "boolean",
+                       description="vnmgr leased ingress_ipv4_address to the interface for "
+                                   "this entry, and releases it with it"),
+                 _ref("ingress_network_uuid", "networks", create=True, stored=False,
+                      shown=False, description="OpenVNet's: checked to be the physical "
+                                               "network, not stored"),
+                 _ref("egress_network_uuid", "networks", create=True, stored=False,
+                      shown=False, description="OpenVNet's: checked to hold "
+                                               "egress_ipv4_address, not stored"),
+             ), updatable=False, description="Static addresses (1:1 NAT) of a translation"),
     Resource("datapath_networks", "DatapathNetwork", "dpn", "DatapathNetwork", (
         _ref("datapath_uuid", "datapaths"),
         _ref("network_uuid", "networks"),
@@ -366,7 +418,8 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
 
 # Resources with the full top-level CRUD set (join rows are reached through their parent).
 TOP_LEVEL = ("datapaths", "networks", "interfaces", "mac_leases", "ip_leases", "route_links",
-             "routes", "security_groups", "network_services", "dns_services", "filters")
+             "routes", "security_groups", "network_services", "dns_services", "filters",
+             "translations")
 
 
 @dataclass(frozen=True)
@@ -397,6 +450,11 @@ NESTED: tuple[Nested, ...] = (
     # OpenVNet's path is /filters/:uuid/static; `static_filter` is its other spelling.
     Nested("filters", "filter_statics", ("static", "static_filter"),
            delete_by=("protocol", "ipv4_address", "port_number", "passthrough")),
+    # OpenVNet's POST/DELETE /translations/:uuid/static_address.
+    Nested("translations", "translation_static_addresses", ("static_address",),
+           delete_by=("ingress_ipv4_address", "egress_ipv4_address", "ingress_port_number",
+                      "egress_port_number", "route_link_uuid", "ingress_network_uuid",
+                      "egress_network_uuid")),
 )
 
 # Resources only the agents write (through vnmgr); the API shows them inside other rows.

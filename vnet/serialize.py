@@ -51,6 +51,8 @@ def serialize(session: Session, obj: m.Resource) -> Row:
         if how == "ref":
             ref = session.get(model, value) if value is not None else None
             row[key] = ref.uuid if ref is not None else None
+        elif value is None:
+            row[key] = None
         elif how == "mac":
             row[key] = format_mac(value)
         elif how == "ipv4":

@@ -65,7 +65,7 @@ def _write_limits(field: Field) -> Schema:
 
 
 def _row(res: Resource) -> Schema:
-    fields = res.all_fields()
+    fields = [f for f in res.all_fields() if f.shown]
     return {"type": "object", "description": res.description or f"A {res.title} row",
             "required": [f.name for f in fields],
             "properties": {f.name: field_schema(f) for f in fields}}

@@ -74,7 +74,7 @@ def one_of_each(api: Api, network: dict[str, Any], rules: str | None = None) -> 
     """A row of every resource, linked together (resource name -> uuid), so that every
     path of the API has a real row to reach. `interfaces` is a vif in the security group
     with a filter; the router port of the route and the network service is another
-    interface."""
+    interface, and the translation's a third, on a physical network."""
     datapath = api.create("datapaths", uuid=unique("dp"), node_id=unique("n"),
                           dpid=hex(secrets.randbits(48)))
     router = api.create("interfaces", uuid=unique("if"), network_uuid=network["uuid"],
@@ -103,6 +103,7 @@ def one_of_each(api: Api, network: dict[str, Any], rules: str | None = None) -> 
                       json={"uuid": unique("fs"), "protocol": "tcp", "port_number": 22,
                             "passthrough": True})
     assert static.status_code == 201, static.text
+    translation, address = _translated_port(api, datapath["uuid"], link["uuid"], network)
     lease = router["mac_leases"][0]  # in use by the service: its deletes are refused
     return {"datapaths": datapath["uuid"], "networks": network["uuid"],
             "interfaces": vif["uuid"], "mac_leases": lease["uuid"],
@@ -110,7 +111,30 @@ def one_of_each(api: Api, network: dict[str, Any], rules: str | None = None) -> 
             "routes": route["uuid"], "security_groups": group["uuid"],
             "network_services": service["uuid"], "dns_services": dns["uuid"],
             "dns_records": record.json()["uuid"], "filters": filter_["uuid"],
-            "filter_statics": static.json()["uuid"]}
+            "filter_statics": static.json()["uuid"], "translations": translation,
+            "translation_static_addresses": address}
+
+
+def _translated_port(api: Api, datapath: str, link: str,
+                     network: dict[str, Any]) -> tuple[str, str]:
+    """A router port on a new physical network, with a static_address translation and
+    one static address to a host of `network`: (translation uuid, static uuid). The
+    physical subnet is random, as a global address is unique across translations."""
+    subnet = f"198.18.{secrets.randbelow(256)}"
+    physical = api.create("networks", uuid=unique("nw"), ipv4_network=f"{subnet}.0",
+                          ipv4_prefix=24, network_mode="physical")
+    port = api.create("interfaces", uuid=unique("if"), network_uuid=physical["uuid"],
+                      owner_datapath_uuid=datapath, mode="simulated", enable_routing=True,
+                      enable_route_translation=True)
+    translation = api.create("translations", uuid=unique("tr"), interface_uuid=port["uuid"],
+                             mode="static_address")
+    private = network["ipv4_network"].rsplit(".", 1)[0] + ".50"
+    static = api.post(f"/translations/{translation['uuid']}/static_address",
+                      json={"uuid": unique("tsa"), "route_link_uuid": link,
+                            "ingress_ipv4_address": f"{subnet}.{secrets.randbelow(200) + 20}",
+                            "egress_ipv4_address": private})
+    assert static.status_code == 201, static.text
+    return translation["uuid"], static.json()["uuid"]
 
 
 def refused(api: Api, method: str, path: str, status: int, field: str | None,

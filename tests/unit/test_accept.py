@@ -36,11 +36,12 @@ def refused(op: str, resource: str, raw: Any) -> ApiError:
     ("create", "networks", {"ipv4_network": "10.0.0.0", "id": "3"}, "id", "read-only"),
     ("create", "interfaces", {"mac_leases": "[]"}, "mac_leases", "server"),
     # OpenVNet features not implemented here: refused, saying so.
-    ("create", "interfaces", {"enable_route_translation": "true"}, "enable_route_translation",
-     "OpenVNet"),
+    ("create", "interfaces", {"segment_uuid": "seg-1"}, "segment_uuid", "OpenVNet"),
     ("create", "datapaths", {"enable_ovs_learn_action": "false"}, "enable_ovs_learn_action",
      "OpenVNet"),
-    ("create", "ip_leases", {"enable_routing": "true"}, "enable_routing", "OpenVNet"),
+    ("create", "route_links", {"topology_uuid": "topo-1"}, "topology_uuid", "OpenVNet"),
+    # Translations have no PUT; their static addresses are only added and deleted.
+    ("update", "translations", {"passthrough": "true"}, "passthrough", "PUT"),
     # DELETE takes nothing but a join's two ends (its path).
     ("delete", "networks", {"force": "true"}, "force", "no parameters"),
     ("delete", "datapath_networks", {"datapath_uuid": "dp-a", "network_uuid": "nw-a",

@@ -6,32 +6,25 @@ from __future__ import annotations
 
 import pytest
 from os_ken.lib.packet import arp, ethernet, icmp, ipv4, packet
-from vna_kit import TUNNEL_PORT, Agent, ModelBuilder, gw_mac, punt_replies, two_hosts
+from vna_kit import (
+    SEGMENT,
+    TUNNEL_PORT,
+    Agent,
+    ModelBuilder,
+    gw_mac,
+    p2v_world,
+    punt_replies,
+)
 
 from vna.neighbors import NeighborTable
 from vna.view import LocalBinding
 
-SEGMENT = 20  # each datapath's port on the physical segment
 EXT_MAC, UP_MAC = "02:ee:00:00:00:64", "02:ee:00:00:00:01"
 
 
 @pytest.fixture
 def m() -> ModelBuilder:
-    """nw-1 10.1.0.0/24 (a on dp-1), nw-2 10.2.0.0/24 (b on dp-2), the physical nw-pub
-    172.16.0.0/24 on both datapaths' port `SEGMENT`; router rl-r with a port on each, the
-    nw-pub one 172.16.0.4 owned by dp-1, and a default route via 172.16.0.1."""
-    m = two_hosts()
-    nw1, nw2 = m.network("1", "10.1.0.0/24"), m.network("2", "10.2.0.0/24")
-    pub = m.network("pub", "172.16.0.0/24", mode="physical")
-    m.vif("a", "dp-1", nw1, "10.1.0.10")
-    m.vif("b", "dp-2", nw2, "10.2.0.20")
-    for dp in ("1", "2"):
-        m.dpn(f"dp-{dp}", pub, m.interface(f"p{dp}", "host", f"dp-{dp}"))
-    link = m.router("r", [(nw1, "10.1.0.1"), (nw2, "10.2.0.1"), (pub, "172.16.0.4")])
-    port = m.router_port(link, pub)
-    m.model["interfaces"][port]["owner_datapath_uuid"] = "dp-1"
-    m.route(link, port, pub, "0.0.0.0/0", gateway="172.16.0.1")
-    return m
+    return p2v_world()
 
 
 def agent(m: ModelBuilder, dp: str, neighbors: dict | None = None) -> Agent:

@@ -117,7 +117,17 @@ class Churn:
         for fil in [u for u, r in model.get("filters", {}).items()
                     if r["interface_uuid"] == iface]:
             self.delete_filter(fil)
+        for tr in [u for u, r in model.get("translations", {}).items()
+                   if r["interface_uuid"] == iface]:
+            self.delete_translation(tr)
         del model["interfaces"][iface]
+
+    def delete_translation(self, tr: str) -> None:
+        model = self.m.model
+        for tsa in [u for u, r in model.get("translation_static_addresses", {}).items()
+                    if r["translation_uuid"] == tr]:
+            del model["translation_static_addresses"][tsa]
+        del model["translations"][tr]
 
     def delete_filter(self, fil: str) -> None:
         model = self.m.model
@@ -196,6 +206,11 @@ class Churn:
                 "port_owner",
                 "port_owner",
                 "gw_route",
+                "translation",
+                "static_address",
+                "static_address",
+                "del_translation",
+                "route_translation",
                 "sg",
                 "sg_rules",
                 "del_sg",
@@ -332,6 +347,21 @@ class Churn:
             m.route(row["route_link_uuid"], row["interface_uuid"], row["network_uuid"],
                     rng.choice(["0.0.0.0/0", "192.0.2.0/24", "198.51.100.0/25"]),
                     gateway=str(gateway))
+        elif op == "translation" and (route := self.pick("routes")):
+            iface = m.model["routes"][route]["interface_uuid"]
+            m.add("translations", f"tr-{self.n}", interface_uuid=iface,
+                  mode=rng.choice(["static_address", "snat"]), passthrough=rng.random() < 0.3)
+        elif op == "static_address" and (tr := self.pick("translations")):
+            ports = rng.choice([(None, None), (8080, 80)])
+            m.add("translation_static_addresses", f"tsa-{self.n}", translation_uuid=tr,
+                  route_link_uuid=None, ingress_ipv4_address=f"172.16.0.{self.n % 250}",
+                  egress_ipv4_address=f"10.9.1.{self.n % 250}", ingress_port_number=ports[0],
+                  egress_port_number=ports[1], leased=False)
+        elif op == "del_translation" and (tr := self.pick("translations")):
+            self.delete_translation(tr)
+        elif op == "route_translation" and (route := self.pick("routes")):
+            row = m.model["interfaces"][m.model["routes"][route]["interface_uuid"]]
+            row["enable_route_translation"] = not row.get("enable_route_translation")
         elif op == "sg":
             m.add("security_groups", f"sg-{self.n}", display_name=None, description=None,
                   rules=self.random_rules())

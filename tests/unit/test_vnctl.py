@@ -291,3 +291,46 @@ def test_security_group_membership_both_ways_and_filters(vnctl: Vnctl) -> None:
     vnctl.run("filters", "static", "del", "fil-1", arp["uuid"])
     vnctl.run("filters", "del", "fil-1")
     assert vnctl.json("filters", "show") == []
+
+
+def test_translations_static_addresses_gateways(vnctl: Vnctl) -> None:
+    """OpenVNet's vnctl names: translations add/show/del and `translations
+    static_address add/show/del`; routes --ipv4-gateway, --enable-route-translation."""
+    vnctl.run("datapaths", "add", "--uuid", "dp-nat", "--dpid", "0x0000eeeeeeeeeeee",
+              "--node-id", "wanedge")
+    vnctl.run("networks", "add", "--uuid", "nw-glo", "--ipv4-network", "10.210.0.0",
+              "--network-mode", "physical")
+    vnctl.run("networks", "add", "--uuid", "nw-priv", "--ipv4-network", "10.101.0.0")
+    port = vnctl.json("interfaces", "add", "--uuid", "if-glo", "--mode", "simulated",
+                      "--network-uuid", "nw-glo", "--owner-datapath-uuid", "dp-nat",
+                      "--enable-routing", "--enable-route-translation")
+    assert port["enable_route_translation"] is True
+    vnctl.run("route_links", "add", "--uuid", "rl-nat")
+    route = vnctl.json("routes", "add", "--uuid", "r-glo", "--interface-uuid", "if-glo",
+                       "--route-link-uuid", "rl-nat", "--ipv4-network", "0.0.0.0",
+                       "--ipv4-prefix", "0", "--ipv4-gateway", "10.210.0.1")
+    assert route["ipv4_gateway"] == "10.210.0.1"
+    assert vnctl.json("routes", "modify", "r-glo", "--ipv4-gateway", "")["ipv4_gateway"] is None
+    vnctl.run("translations", "add", "--uuid", "tr-nat", "--interface-uuid", "if-glo",
+              "--mode", "static_address")
+    assert vnctl.json("translations", "show", "tr-nat")["passthrough"] is False
+    assert "modify" not in vnctl.run("translations", "--help").stdout
+    static = vnctl.json("translations", "static_address", "add", "tr-nat",
+                        "--ingress-ipv4-address", "10.210.0.104",
+                        "--egress-ipv4-address", "10.101.0.11", "--route-link-uuid", "rl-nat")
+    assert (static["translation_uuid"], static["leased"]) == ("tr-nat", True)
+    shown = table(vnctl.run("translations", "static_address", "show", "tr-nat").stdout)
+    assert shown[0]["ingress_ipv4_address"] == "10.210.0.104"
+    assert "ingress_network_uuid" not in shown[0]
+    assert "ingress_ipv4_address" in vnctl.fails(
+        "translations", "static_address", "add", "tr-nat", "--ingress-ipv4-address",
+        "10.210.0.104", "--egress-ipv4-address", "10.101.0.12")
+    assert "not_found" in vnctl.fails("translations", "static_address", "del", "tr-nat",
+                                      "--ingress-ipv4-address", "10.210.0.104",
+                                      "--egress-ipv4-address", "10.101.0.12")
+    deleted = vnctl.json("translations", "static_address", "del", "tr-nat",
+                         "--ingress-ipv4-address", "10.210.0.104",
+                         "--egress-ipv4-address", "10.101.0.11")
+    assert [r["uuid"] for r in deleted] == [static["uuid"]]
+    vnctl.run("translations", "del", "tr-nat")
+    assert vnctl.json("translations", "show") == []

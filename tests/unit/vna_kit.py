@@ -25,9 +25,11 @@ TUNNEL_PORT = 100
 # Every table a routed packet from a local vif passes on its own datapath, in order
 # (all but the mac2mac receive tables).
 # An unfiltered packet routed between local vifs visits every table but the mac2mac
-# receive tables and the commit tables (only allowed packets of filtered vifs go there).
+# receive tables, the commit tables (only allowed packets of filtered vifs go there) and
+# the NAT tables after ct (only packets through a translating gateway port go there).
 LOCAL_ROUTED_PATH = [t for t in Table if t not in (Table.RX_DST, Table.RX_SRC,
-                                                   Table.FROM_VM_COMMIT, Table.TO_VM_COMMIT)]
+                                                   Table.FROM_VM_COMMIT, Table.TO_VM_COMMIT,
+                                                   Table.DNAT_NEW, Table.SNAT_NEW)]
 
 
 class ModelBuilder:
@@ -290,6 +292,28 @@ def routed_world() -> ModelBuilder:
     m.vif("a", "dp-1", nw1, "10.1.0.10")
     m.vif("b", "dp-2", nw2, "10.2.0.20")
     m.router("r", [(nw1, "10.1.0.1"), (nw2, "10.2.0.1")])
+    return m
+
+
+SEGMENT = 20  # p2v_world: each datapath's port on the physical segment
+
+
+def p2v_world() -> ModelBuilder:
+    """two_hosts plus nw-1 10.1.0.0/24 (vif a on dp-1), nw-2 10.2.0.0/24 (b on dp-2), the
+    physical nw-pub 172.16.0.0/24 on both datapaths (host interfaces if-p1/if-p2, port
+    SEGMENT in the tests' bindings); router rl-r with a port on each, the nw-pub one
+    172.16.0.4 owned by dp-1 (the gateway), and a default route via 172.16.0.1."""
+    m = two_hosts()
+    nw1, nw2 = m.network("1", "10.1.0.0/24"), m.network("2", "10.2.0.0/24")
+    pub = m.network("pub", "172.16.0.0/24", mode="physical")
+    m.vif("a", "dp-1", nw1, "10.1.0.10")
+    m.vif("b", "dp-2", nw2, "10.2.0.20")
+    for dp in ("1", "2"):
+        m.dpn(f"dp-{dp}", pub, m.interface(f"p{dp}", "host", f"dp-{dp}"))
+    link = m.router("r", [(nw1, "10.1.0.1"), (nw2, "10.2.0.1"), (pub, "172.16.0.4")])
+    port = m.router_port(link, pub)
+    m.model["interfaces"][port]["owner_datapath_uuid"] = "dp-1"
+    m.route(link, port, pub, "0.0.0.0/0", gateway="172.16.0.1")
     return m
 
 

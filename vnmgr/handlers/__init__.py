@@ -15,6 +15,8 @@ from vnmgr.handlers import (  # noqa: F401  (imported to register their handlers
     routers,
     security_groups,
     services,
+    translation_addresses,
+    translations,
 )
 from vnmgr.handlers.tx import HANDLERS, Handler, Tx
 

@@ -113,15 +113,6 @@ def _passthrough(params: Params) -> bool:
     return passthrough
 
 
-def _find_static(tx: Tx, match: dict[str, Any]) -> m.FilterStatic | None:
-    model = m.FilterStatic
-    return tx.session.scalar(select(model).where(
-        *(getattr(model, column) == value for column, value in match.items()
-          if value is not None),
-        *(getattr(model, column).is_(None) for column, value in match.items()
-          if value is None)))
-
-
 def _describe(match: dict[str, Any]) -> str:
     port = match["port_number"]
     return (f"{match['protocol']} {format_ipv4(match['ipv4_address'])}/{match['ipv4_prefix']}"
@@ -134,7 +125,7 @@ def create_filter_static(tx: Tx, _uuid: str | None, params: Params) -> Row:
     the filter already has an entry with this protocol, address, prefix and port."""
     row, match = _match(tx, params)
     passthrough = _passthrough(params)
-    if _find_static(tx, match) is not None:
+    if tx.first_with(m.FilterStatic, match) is not None:
         raise conflict("protocol", f"{row.uuid} already has a static entry for "
                                    f"{_describe(match)}")
     static = m.FilterStatic(uuid=tx.new_uuid("filter_statics", params), passthrough=passthrough,
@@ -149,17 +140,11 @@ def delete_filter_static(tx: Tx, uuid: str | None, params: Params) -> Row:
     included (required, as in OpenVNet): ApiError(404, None) when no entry matches."""
     if uuid is not None:
         row = tx.ref(m.Filter, params, "filter_uuid")
-        for name in MATCH:
-            if params.has(name):
-                raise invalid(name, f"{name} names an entry by its match: give it or the "
-                                    "entry's uuid, not both")
-        static = tx.get(m.FilterStatic, uuid)
-        if static.filter_id != row.id:
-            raise ApiError(404, f"{uuid} is not a static entry of {row.uuid}", "uuid")
-        return tx.changes.delete(static)
+        return tx.changes.delete(tx.child(m.FilterStatic, uuid, row, "filter_id", params,
+                                          MATCH))
     row, match = _match(tx, params)
     passthrough = _passthrough(params)
-    static = _find_static(tx, match)
+    static = tx.first_with(m.FilterStatic, match)
     if static is None or static.passthrough != passthrough:
         raise ApiError(404, f"{row.uuid} has no static entry for {_describe(match)} "
                             f"passthrough {str(passthrough).lower()}")

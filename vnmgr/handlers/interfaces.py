@@ -12,13 +12,16 @@ from vnet.serialize import Row
 from vnmgr.handlers.bindings import settle
 from vnmgr.handlers.filters import delete_filters
 from vnmgr.handlers.leases import new_ip_lease, new_mac_lease
+from vnmgr.handlers.router_ports import check_route_translation, keep_router_port
 from vnmgr.handlers.services import refuse_if_serving
+from vnmgr.handlers.translations import delete_translations
 from vnmgr.handlers.tx import Tx, apply_booleans, apply_text, handler
 from vnmgr.handlers.vifs import check_filtering_flags, keep_vif
 from vnmgr.params import Params
 
 # The interface's boolean fields, each false by default.
-FLAGS = ("enable_routing", "ingress_filtering_enabled", "enable_filtering")
+FLAGS = ("enable_routing", "ingress_filtering_enabled", "enable_filtering",
+         "enable_route_translation")
 
 
 def check_port_name(tx: Tx, interface: m.Interface) -> None:
@@ -33,18 +36,6 @@ def check_port_name(tx: Tx, interface: m.Interface) -> None:
     if other is not None:
         raise conflict("port_name", f"port_name {interface.port_name} is already {other.uuid}'s "
                                     "on this datapath")
-
-
-def _check_still_routable(tx: Tx, interface: m.Interface) -> None:
-    """raises ApiError(409, "mode" or "enable_routing") when routes go through the
-    interface and it would stop being a router port (the routes would silently die)."""
-    if interface.mode == "simulated" and interface.enable_routing:
-        return
-    route = tx.session.scalar(select(m.Route.uuid).where(m.Route.interface_id == interface.id))
-    if route is not None:
-        field = "mode" if interface.mode != "simulated" else "enable_routing"
-        raise conflict(field, f"{interface.uuid} is the router port of {route}: delete its "
-                              "routes first")
 
 
 @handler("create", "interfaces")
@@ -64,6 +55,7 @@ def create_interface(tx: Tx, _uuid: str | None, params: Params) -> Row:
                             **{flag: params.boolean(flag, False) for flag in FLAGS})
     check_port_name(tx, interface)
     check_filtering_flags(interface, params)
+    check_route_translation(interface, params)
     tx.changes.add(interface)
     mac_lease = new_mac_lease(tx, interface, params)
     if network is not None:
@@ -74,7 +66,7 @@ def create_interface(tx: Tx, _uuid: str | None, params: Params) -> Row:
 @handler("update", "interfaces")
 def update_interface(tx: Tx, uuid: str | None, params: Params) -> Row:
     """An empty owner_datapath_uuid or port_name clears it; errors: see check_port_name,
-    _check_still_routable and vifs.keep_vif."""
+    router_ports.keep_router_port and check_route_translation, and vifs.keep_vif."""
     interface = tx.get(m.Interface, uuid)
     apply_text(interface, params, "display_name", "port_name")
     if params.has("owner_datapath_uuid"):
@@ -85,9 +77,10 @@ def update_interface(tx: Tx, uuid: str | None, params: Params) -> Row:
     if params.has("mode"):
         interface.mode = params.choice("mode", INTERFACE_MODES)
     check_port_name(tx, interface)
-    _check_still_routable(tx, interface)
+    keep_router_port(tx, interface)
     keep_vif(tx, interface)
     check_filtering_flags(interface, params)
+    check_route_translation(interface, params)
     if interface.mode != "simulated":
         refuse_if_serving(tx, interface, "mode", f"mode {interface.mode}")
     tx.changes.touch(interface)
@@ -97,9 +90,9 @@ def update_interface(tx: Tx, uuid: str | None, params: Params) -> Row:
 
 @handler("delete", "interfaces")
 def delete_interface(tx: Tx, uuid: str | None, _params: Params) -> Row:
-    """Takes its leases, security-group joins and filters (with their static entries)
-    along; raises ApiError(409, None) while routes, network services or datapath joins
-    use it."""
+    """Takes its leases, security-group joins, filters (with their static entries) and
+    translations (with their static addresses) along; raises ApiError(409, None) while
+    routes, network services or datapath joins use it."""
     interface = tx.get(m.Interface, uuid)
     tx.refuse_if_used(interface.uuid, {
         "routes": (m.Route, m.Route.interface_id == interface.id),
@@ -108,6 +101,7 @@ def delete_interface(tx: Tx, uuid: str | None, _params: Params) -> Row:
         "datapath route links": (m.DatapathRouteLink,
                                  m.DatapathRouteLink.interface_id == interface.id),
     })
+    delete_translations(tx, m.Translation.interface_id == interface.id)
     for model in (m.IpLease, m.MacLease, m.InterfaceSecurityGroup, m.ActiveInterface):
         tx.delete_where(model, model.interface_id == interface.id)
     delete_filters(tx, m.Filter.interface_id == interface.id)

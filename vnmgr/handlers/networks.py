@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from vnet import models as m
-from vnet.addr import format_ipv4
+from vnet.addr import format_ipv4, network_bounds
 from vnet.errors import conflict, invalid
 from vnet.registry import MTU, NETWORK_MODES, NETWORK_PREFIX, SEGMENT_ID
 from vnet.serialize import Row
+from vnmgr.allocate import host_range
 from vnmgr.handlers.tx import Tx, apply_text, handler
 from vnmgr.params import Params, as_integer, as_ipv4
 
@@ -41,6 +42,23 @@ def first_address(address: int, prefix: int) -> tuple[int, int]:
         raise invalid("ipv4_network", f"{format_ipv4(address)} is not the first address of a "
                                       f"/{prefix} network")
     return address, prefix
+
+
+def contains(network: m.Network, address: int) -> bool:
+    first, last = network_bounds(network.ipv4_network, network.ipv4_prefix)
+    return first <= address <= last
+
+
+def check_host_address(field: str, address: int, network: m.Network) -> None:
+    """raises ApiError(422, field) when address is outside the network or is its network
+    or broadcast address (none on a /31 or /32: vnmgr.allocate.host_range)."""
+    if not contains(network, address):
+        raise invalid(field, f"{format_ipv4(address)} is outside {network.uuid} "
+                             f"({format_ipv4(network.ipv4_network)}/{network.ipv4_prefix})")
+    low, high = host_range(network.ipv4_network, network.ipv4_prefix)
+    if not low <= address <= high:
+        raise invalid(field, f"{format_ipv4(address)} is the network or broadcast address "
+                             f"of {network.uuid}")
 
 
 @handler("create", "networks")

@@ -9,8 +9,14 @@ from vnet.addr import format_ipv4
 from vnet.errors import conflict, invalid
 from vnet.registry import ROUTE_PREFIX
 from vnet.serialize import Row
-from vnmgr.handlers.networks import DEFAULT_PREFIX, first_address, network_address
-from vnmgr.handlers.tx import Tx, apply_text, handler, text_update
+from vnmgr.handlers.networks import (
+    DEFAULT_PREFIX,
+    check_host_address,
+    first_address,
+    network_address,
+)
+from vnmgr.handlers.router_ports import check_physical_route
+from vnmgr.handlers.tx import Tx, apply_booleans, apply_text, handler, text_update
 from vnmgr.params import Params
 
 
@@ -26,9 +32,13 @@ text_update("route_links", m.RouteLink, "display_name")
 
 @handler("delete", "route_links")
 def delete_route_link(tx: Tx, uuid: str | None, _params: Params) -> Row:
-    """Takes its datapath joins along; raises ApiError(409, None) while routes use it."""
+    """Takes its datapath joins along; raises ApiError(409, None) while routes or
+    translation static addresses use it."""
     link = tx.get(m.RouteLink, uuid)
-    tx.refuse_if_used(link.uuid, {"routes": (m.Route, m.Route.route_link_id == link.id)})
+    statics = m.TranslationStaticAddress
+    tx.refuse_if_used(link.uuid, {"routes": (m.Route, m.Route.route_link_id == link.id),
+                                  "translation static addresses": (
+                                      statics, statics.route_link_id == link.id)})
     tx.delete_where(m.DatapathRouteLink, m.DatapathRouteLink.route_link_id == link.id)
     return tx.changes.delete(link)
 
@@ -76,6 +86,22 @@ def _check_router_port(tx: Tx, interface: m.Interface, network: m.Network) -> No
         raise invalid("network_uuid", f"{interface.uuid} has no address on {network.uuid}")
 
 
+def _gateway(tx: Tx, params: Params, route: m.Route) -> int | None:
+    """`ipv4_gateway`: the next hop, a host address of the route's network other than
+    its router port's own; raises ApiError(422, "ipv4_gateway") otherwise (see
+    networks.check_host_address)."""
+    gateway = params.ipv4("ipv4_gateway")
+    if gateway is None:
+        return None
+    network = tx.session.get(m.Network, route.network_id)
+    check_host_address("ipv4_gateway", gateway, network)
+    if tx.exists(m.IpLease, m.IpLease.interface_id == route.interface_id,
+                 m.IpLease.network_id == network.id, m.IpLease.ipv4_address == gateway):
+        raise invalid("ipv4_gateway", f"{format_ipv4(gateway)} is the router port's own "
+                                      "address: the gateway is the next router")
+    return gateway
+
+
 def _check_destination_free(tx: Tx, link: m.RouteLink, address: int, prefix: int) -> None:
     """raises ApiError(409, "ipv4_network") when a route of the link already has this
     destination: two networks with one subnet on one router (or the same route twice)
@@ -91,29 +117,34 @@ def _check_destination_free(tx: Tx, link: m.RouteLink, address: int, prefix: int
 
 @handler("create", "routes")
 def create_route(tx: Tx, _uuid: str | None, params: Params) -> Row:
-    """Errors: see _route_network, _destination, _check_router_port and
-    _check_destination_free."""
+    """Errors: see _route_network, _destination, _check_router_port,
+    router_ports.check_physical_route, _gateway and _check_destination_free."""
     uuid = tx.new_uuid("routes", params)
     interface = tx.ref(m.Interface, params, "interface_uuid")
     link = tx.ref(m.RouteLink, params, "route_link_uuid")
     network = _route_network(tx, params, interface)
     address, prefix = _destination(params, network)
     _check_router_port(tx, interface, network)
-    _check_destination_free(tx, link, address, prefix)
+    check_physical_route(interface, network)
     route = m.Route(uuid=uuid, display_name=params.text("display_name"),
                     interface_id=interface.id, route_link_id=link.id, network_id=network.id,
                     ipv4_network=address, ipv4_prefix=prefix,
                     ingress=params.boolean("ingress", True), egress=params.boolean("egress", True))
+    route.ipv4_gateway = _gateway(tx, params, route)
+    _check_destination_free(tx, link, address, prefix)
     return tx.row(tx.changes.add(route))
 
 
 @handler("update", "routes")
 def update_route(tx: Tx, uuid: str | None, params: Params) -> Row:
+    """An empty ipv4_gateway clears it; errors: see _gateway."""
     route = tx.get(m.Route, uuid)
     apply_text(route, params, "display_name")
-    for flag in ("ingress", "egress"):
-        if params.has(flag):
-            setattr(route, flag, params.boolean(flag))
+    apply_booleans(route, params, "ingress", "egress")
+    if params.has("ipv4_gateway"):
+        route.ipv4_gateway = _gateway(tx, params, route)
+    elif params.clears("ipv4_gateway"):
+        route.ipv4_gateway = None
     return tx.row(tx.changes.touch(route))
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vnet import models as m
-from vnet.errors import conflict, invalid, not_found
+from vnet.errors import ApiError, conflict, invalid, not_found
 from vnet.registry import TEXT_MAX_LEN, UUID_MAX_LEN
 from vnet.serialize import Row, serialize
 from vnmgr.allocate import allocate_mac, mac_in_use
@@ -53,6 +53,27 @@ class Tx:
         obj = self.find(model, uuid)
         if obj is None:
             raise not_found(field, str(uuid))
+        return obj
+
+    def first_with(self, model: type[m.Resource], columns: dict[str, Any]) -> Any:
+        """The first row (by id) whose columns equal these values, None matching NULL."""
+        return self.session.scalar(select(model).where(
+            *(getattr(model, column).is_(None) if value is None
+              else getattr(model, column) == value for column, value in columns.items()))
+            .order_by(model.id))
+
+    def child(self, model: type[m.Resource], uuid: str, parent: m.Resource,
+              parent_column: str, params: Params, match: tuple[str, ...]) -> Any:
+        """A nested row named by its uuid (DELETE /<parent>/<p>/<segment>/<uuid>): raises
+        ApiError(422, name) for a parameter of `match` given too (those name a row by
+        its values instead), ApiError(404, "uuid") unless it is `parent`'s row."""
+        for name in match:
+            if params.has(name):
+                raise invalid(name, f"{name} names a row by its values: give them or the "
+                                    "row's uuid, not both")
+        obj = self.get(model, uuid)
+        if getattr(obj, parent_column) != parent.id:
+            raise ApiError(404, f"{uuid} is not a row of {parent.uuid}", "uuid")
         return obj
 
     def exists(self, model: type[m.Resource], *conditions: Any) -> bool:
