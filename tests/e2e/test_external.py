@@ -251,6 +251,13 @@ class Changes:
         self.w = w
         self.translations: list[str] = []
         self.routes: list[tuple[object, str]] = []
+        self.flags: list[tuple[str, str, bool]] = []  # interface, flag, old value
+
+    def flag(self, interface: str, **flags: bool) -> None:
+        old = self.w.api.get(f"interfaces/{interface}")
+        for name in flags:
+            self.flags.append((interface, name, bool(old[name])))
+        self.w.api.put(f"interfaces/{interface}", **flags)
 
     def static(self, uuid: str, *entries: dict) -> None:
         self.w.api.post("translations", uuid=uuid, interface_uuid="if-rpub",
@@ -281,6 +288,8 @@ class Changes:
             except HttpError as exc:
                 if exc.status != 404:
                     raise
+        for interface, name, value in reversed(self.flags):
+            self.w.api.put(f"interfaces/{interface}", **{name: value})
         self.w.ext.flush_neighbors()
         self.w.up.flush_neighbors()
 
@@ -437,8 +446,7 @@ def test_static_nat(p2v: World, changes: Changes) -> None:
 
 def test_snat(p2v: World, changes: Changes) -> None:
     """VMs without a global address leave as the router port's 172.16.0.4, vm1 with a
-    static one as its own; replies come back; nothing from outside reaches a private
-    address, even from a host with a route to it."""
+    static one as its own; replies come back."""
     w = p2v
     changes.snat()
     changes.static("tr-1", static_entry(GLOBAL1, ip("vm1")))
@@ -454,18 +462,66 @@ def test_snat(p2v: World, changes: Changes) -> None:
         f"a private address on the segment: {seen.lines}"
     assert_seen_as(w, "vm2", FAR, RPUB, what="vm2 -> far through SNAT")
 
-    # unsolicited: ext now has a route to 10/8 through the router port
-    changes.route("ext", "10.0.0.0/8", RPUB)
+
+
+def unsolicited_to_vm2(w: World, what: str) -> list[str]:
+    """ext (with a route to 10/8 through the port) tries vm2's private address: TCP,
+    ping, and TCP to the port's own address. What got through, with the captures."""
     before = list(w.who["vm2"].peers())
-    with capture(w.vm("vm2").netns, "eth0", f"ip src {EXT}") as inbound:
+    with capture(w.vm("vm2").netns, "eth0", f"ip src {EXT}") as inbound, \
+            capture(w.ext.netns, "eth0", "ip") as on_ext:
         r = who(w, "ext", ip("vm2"), timeout=1.0)
         ping = w.ext.ping(ip("vm2"), count=2, wait=0.5)
         to_router = who(w, "ext", RPUB, timeout=1.0)
-    assert not r and not ping.ok and not to_router, \
-        f"ext reached vm2 through SNAT unsolicited ({w.transport}): {r.output!r}, " \
-        f"{ping.output!r}, {to_router.output!r}\n" + evidence(w)
-    assert inbound.lines == [], f"ext's packets reached vm2: {inbound.lines}"
-    assert w.who["vm2"].peers() == before
+    leaks = []
+    if r or ping.received or to_router:
+        leaks.append(f"answered: tcp {r.output!r}, ping {ping.received}/{ping.transmitted}, "
+                     f"tcp to the port {to_router.output!r}")
+    if inbound.lines or w.who["vm2"].peers() != before:
+        leaks.append("reached vm2:\n  " + "\n  ".join(inbound.lines))
+    if leaks:
+        leaks.append("on ext's eth0:\n  " + "\n  ".join(on_ext.lines))
+        leaks.insert(0, f"{what} ({w.transport})")
+    return leaks
+
+
+def test_snat_hides_the_private_addresses(p2v: World, changes: Changes) -> None:
+    """Behind SNAT nothing outside can open a connection to a VM's private address, even
+    from a host with a route to 10/8 through the port (the positive control: the same
+    probe before the translation, case 1's routing)."""
+    w = p2v
+    changes.route("ext", "10.0.0.0/8", RPUB)
+    assert_seen_as(w, "ext", ip("vm2"), EXT, what="control: no NAT, ext routes to vm2",
+                   converge=True)
+    changes.snat()
+    assert_seen_as(w, "vm2", EXT, RPUB, what="vm2 -> ext through SNAT", converge=True)
+    leaks = unsolicited_to_vm2(w, "ext reached vm2's private address through SNAT")
+    assert not leaks, "\n".join(leaks) + "\n" + evidence(w)
+
+
+def test_route_translation_drops_the_untranslated(p2v: World, changes: Changes) -> None:
+    """wanedge's `enable_route_translation: true`: only translated traffic crosses the
+    port - vm1 (static) both ways, vm2 not at all until SNAT, nothing unsolicited to a
+    private address."""
+    w = p2v
+    changes.flag("if-rpub", enable_route_translation=True)
+    changes.static("tr-1", static_entry(GLOBAL1, ip("vm1")))
+    changes.route("ext", "10.0.0.0/8", RPUB)
+    assert_seen_as(w, "ext", GLOBAL1, EXT, what="ext -> vm1's global address",
+                   converge=True)
+    assert_seen_as(w, "vm1", EXT, GLOBAL1, what="vm1 -> ext as 172.16.0.50")
+    wait_for(w, lambda: not who(w, "vm2", EXT, timeout=0.5),
+             "vm2 (no translation) -> ext dropped")
+    with capture(w.ext.netns, "eth0", f"ip src {ip('vm2')}") as seen:
+        r = who(w, "vm2", EXT, timeout=1.0)
+    assert not r and seen.lines == [], \
+        f"untranslated vm2 crossed the port: {r.output!r} {seen.lines}\n" + evidence(w)
+    leaks = unsolicited_to_vm2(w, "enable_route_translation: ext reached vm2")
+    assert not leaks, "\n".join(leaks) + "\n" + evidence(w)
+    changes.snat()
+    assert_seen_as(w, "vm2", EXT, RPUB, what="vm2 -> ext through SNAT", converge=True)
+    leaks = unsolicited_to_vm2(w, "enable_route_translation and SNAT: ext reached vm2")
+    assert not leaks, "\n".join(leaks) + "\n" + evidence(w)
 
 
 # ------------------------------------------------------------------ (5) port forward
