@@ -485,18 +485,29 @@ def unsolicited_to_vm2(w: World, what: str) -> list[str]:
     return leaks
 
 
-def test_snat_hides_the_private_addresses(p2v: World, changes: Changes) -> None:
-    """Behind SNAT nothing outside can open a connection to a VM's private address, even
-    from a host with a route to 10/8 through the port (the positive control: the same
-    probe before the translation, case 1's routing)."""
+def test_snat_leaves_untranslated_connections_whole(p2v: World, changes: Changes) -> None:
+    """A snat port is still a router: a host with a route to 10/8 through it reaches a
+    private address (as through any router; hiding it is enable_route_translation's or
+    the security groups' job, next test), and that connection stays untranslated both
+    ways - its replies are not SNAT'd mid-stream - while the VM's own connections out are
+    translated."""
     w = p2v
     changes.route("ext", "10.0.0.0/8", RPUB)
     assert_seen_as(w, "ext", ip("vm2"), EXT, what="control: no NAT, ext routes to vm2",
                    converge=True)
     changes.snat()
     assert_seen_as(w, "vm2", EXT, RPUB, what="vm2 -> ext through SNAT", converge=True)
-    leaks = unsolicited_to_vm2(w, "ext reached vm2's private address through SNAT")
-    assert not leaks, "\n".join(leaks) + "\n" + evidence(w)
+    with capture(w.ext.netns, "eth0", "ip") as seen:
+        assert_seen_as(w, "ext", ip("vm2"), EXT, what="ext -> vm2 (routed, untranslated)")
+        assert_ping(w, "ext", ip("vm2"), "ext -> vm2 ping, untranslated")
+    # tcpdump: "... IP <src>[.port] > <dst>[.port]: ..."; in this window vm2 only answers
+    source = {line: line.split(">")[0] for line in seen.lines}
+    replies = [line for line, src in source.items() if f" {ip('vm2')}" in src]
+    translated = [line for line, src in source.items() if f" {RPUB}" in src]
+    assert replies and not translated, \
+        "the replies of ext's connections to vm2 must come from its own address, never " \
+        "from the SNAT address:\n  " + "\n  ".join(seen.lines) + "\n" + evidence(w)
+    assert_seen_as(w, "vm2", EXT, RPUB, what="vm2 -> ext still through SNAT")
 
 
 def test_route_translation_drops_the_untranslated(p2v: World, changes: Changes) -> None:

@@ -17,7 +17,10 @@ How (OpenVNet: "ingress" is the global side, "egress" the private one):
   choosing a free source port;
 - `enable_route_translation` on the port (and no `passthrough` translation): new
   connections no entry translates are dropped, both ways (except to the port's own
-  address: echo).  Otherwise they are routed unchanged (router_p2v).
+  address: echo).  Otherwise they are routed unchanged (router_p2v) and committed
+  unchanged, so their replies stay untranslated too (a host with a route to a private
+  network reaches it through a snat port, as through any router: filtering is the
+  security groups' job, or enable_route_translation's).
 """
 
 from __future__ import annotations
@@ -80,6 +83,15 @@ def interface_flows(view: View, interface_uuid: str) -> list[Flow]:
         flows.append(flow(Table.SNAT_NEW, Prio.CATCH + 1, dict(onto, **NEW_CONNECTION),
                           (Ct(commit=True, zone=NAT_ZONE, nat=Nat("src", port.ipv4),
                               table=Table.L2_LOOKUP),)))
+    if not strict:
+        # Untranslated new connections are routed as they are, and committed as they are:
+        # their replies then find them in the zone and are not translated mid-stream
+        # (without this, a reply to an inbound connection would look like a new outbound
+        # one to SNAT).
+        flows += [flow(Table.DNAT_NEW, Prio.CATCH, dict(segment, **NEW_CONNECTION),
+                       (Ct(commit=True, zone=NAT_ZONE, table=Table.ROUTE),)),
+                  flow(Table.SNAT_NEW, Prio.CATCH, dict(onto, **NEW_CONNECTION),
+                       (Ct(commit=True, zone=NAT_ZONE, table=Table.L2_LOOKUP),))]
     if strict:
         own = {a.ipv4 for a in view.addresses_of(interface_uuid)
                if a.network_uuid == port.network_uuid}
