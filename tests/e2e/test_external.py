@@ -500,10 +500,12 @@ def test_snat_leaves_untranslated_connections_whole(p2v: World, changes: Changes
     with capture(w.ext.netns, "eth0", "ip") as seen:
         assert_seen_as(w, "ext", ip("vm2"), EXT, what="ext -> vm2 (routed, untranslated)")
         assert_ping(w, "ext", ip("vm2"), "ext -> vm2 ping, untranslated")
-    # tcpdump: "... IP <src>[.port] > <dst>[.port]: ..."; in this window vm2 only answers
-    source = {line: line.split(">")[0] for line in seen.lines}
-    replies = [line for line, src in source.items() if f" {ip('vm2')}" in src]
-    translated = [line for line, src in source.items() if f" {RPUB}" in src]
+    # tcpdump -e: "<macs>, ethertype IPv4 (0x0800), length N: <src>[.port] > <dst>...";
+    # in this window vm2 only answers ext
+    source = {line: m.group(1) for line in seen.lines
+              if (m := re.search(r"length \d+: (\d+\.\d+\.\d+\.\d+)", line))}
+    replies = [line for line, src in source.items() if src == ip("vm2")]
+    translated = [line for line, src in source.items() if src == RPUB]
     assert replies and not translated, \
         "the replies of ext's connections to vm2 must come from its own address, never " \
         "from the SNAT address:\n  " + "\n  ".join(seen.lines) + "\n" + evidence(w)
