@@ -20,8 +20,7 @@ import pytest
 from lab import Lab
 from lab.cloud import Cloud
 from lab.dhcp import Dhclient, Udhcpc, addresses, default_route, mtu
-from tests.e2e.vna_probe import vna_metrics
-from vnet.messaging import RpcClient
+from tests.e2e.vna_probe import agents_caught_up, vna_metrics
 
 TRANSPORTS = ["tunnel", "mac2mac"]
 SERVER_IP, DNS_IP, GATEWAY = "10.1.0.2", "10.1.0.3", "10.1.0.1"
@@ -60,18 +59,6 @@ def dhcp_answers(c: Cloud, host: str) -> float:
         f'vnet_vna_punts_handled_total{{feature="dhcp",node_id="{node}"}}', 0.0)
 
 
-def agents_caught_up(c: Cloud, timeout: float = 15.0) -> None:
-    rpc = RpcClient(c.services.rpc_endpoint)
-    deadline = time.monotonic() + timeout
-    while True:
-        report = rpc.call("agents")
-        agents = report["agents"]
-        if len(agents) == len(c.hosts) and all(a["seq"] == report["seq"]
-                                                for a in agents.values()):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"agents not caught up with vnmgr: {report}")
-        time.sleep(0.2)
 
 
 def assert_configured(c: Cloud, vm: str, address: str) -> None:

@@ -36,8 +36,8 @@ from lab import Lab, LinuxHost, Underlay
 from lab.capture import capture
 from lab.cloud import Cloud
 from lab.traffic import TcpStream, TcpWho, tcp_who
+from tests.e2e.vna_probe import agents_caught_up
 from vnctl.api import Api, HttpError
-from vnet.messaging import RpcClient
 
 TRANSPORTS = ["tunnel", "mac2mac"]
 VMS = {  # name: (host, network, address)
@@ -310,18 +310,6 @@ def static_entry(ingress: str, egress: str, ingress_port: int | None = None,
             "ingress_port_number": ingress_port, "egress_port_number": egress_port}
 
 
-def agents_caught_up(c: Cloud, timeout: float = 10.0) -> None:
-    rpc = RpcClient(c.services.rpc_endpoint)
-    deadline = time.monotonic() + timeout
-    while True:
-        report = rpc.call("agents")
-        agents = report["agents"]
-        if len(agents) == len(c.hosts) and all(a["seq"] == report["seq"]
-                                                for a in agents.values()):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"agents not caught up with vnmgr: {report}")
-        time.sleep(0.1)
 
 
 # ------------------------------------------------------------------ (1) router_p2v

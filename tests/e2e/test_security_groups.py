@@ -28,8 +28,8 @@ import pytest
 from lab import Lab
 from lab.cloud import Cloud
 from lab.traffic import TcpListener, TcpStream, UdpEcho, tcp_connect, udp_request
+from tests.e2e.vna_probe import agents_caught_up
 from vnctl.api import Api, HttpError
-from vnet.messaging import RpcClient
 
 TRANSPORTS = ["tunnel", "mac2mac"]
 VMS = {  # name: (host, network, address)
@@ -299,18 +299,6 @@ def tcp_stream(w: World, src: str, dst: str, port: int) -> TcpStream:
                      c.lab.dir / "streams" / f"{src}-{dst}-{port}.txt")
 
 
-def agents_caught_up(c: Cloud, timeout: float = 10.0) -> None:
-    rpc = RpcClient(c.services.rpc_endpoint)
-    deadline = time.monotonic() + timeout
-    while True:
-        report = rpc.call("agents")
-        agents = report["agents"]
-        if len(agents) == len(c.hosts) and all(a["seq"] == report["seq"]
-                                                for a in agents.values()):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"agents not caught up with vnmgr: {report}")
-        time.sleep(0.1)
 
 
 # ------------------------------------------------------------------ no filtering

@@ -1,10 +1,13 @@
-"""What an e2e test reads from a lab host's vna and switch: metrics and meters."""
+"""What an e2e test reads from a lab host's vna and switch: metrics, meters, and whether
+the agents caught up with vnmgr."""
 
 from __future__ import annotations
 
 import re
+import time
 
 from lab.cloud import Cloud
+from vnet.messaging import RpcClient
 
 
 def vna_metrics(c: Cloud, host: str) -> dict[str, float]:
@@ -23,3 +26,18 @@ def meters(c: Cloud, host: str) -> dict[int, tuple[int, int]]:
                        r"burst_size=(\d+)", text)
     assert len(found) == text.count("meter="), text
     return {int(i): (int(rate), int(burst)) for i, rate, burst in found}
+
+
+def agents_caught_up(c: Cloud, timeout: float = 15.0) -> None:
+    """Wait until every host's vna reports the model sequence number vnmgr is at."""
+    rpc = RpcClient(c.services.rpc_endpoint)
+    deadline = time.monotonic() + timeout
+    while True:
+        report = rpc.call("agents")
+        agents = report["agents"]
+        if len(agents) == len(c.hosts) and all(a["seq"] == report["seq"]
+                                                for a in agents.values()):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"agents not caught up with vnmgr: {report}")
+        time.sleep(0.1)
