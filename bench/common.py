@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,26 @@ def desired_flows(sample: dict[str, float]) -> int:
 
 def metric(sample: dict[str, float], name: str) -> float:
     return next(v for k, v in sample.items() if k == name or k.startswith(name + "{"))
+
+
+# ---------------------------------------------------------------------------- datapath
+
+PASSES_RE = re.compile(r"avg\. datapath passes per packet: ([\d.]+)")
+
+
+def clear_datapath_stats(hvs: Iterable[Hypervisor]) -> None:
+    for hv in hvs:
+        hv.ovs.appctl("dpif-netdev/pmd-stats-clear")
+
+
+def datapath_passes(hvs: dict[str, Hypervisor]) -> dict[str, float]:
+    """Each switch's datapath passes per packet since the last clear: 1 + one
+    recirculation per conntrack lookup or tunnel pop (`dpif-netdev/pmd-stats-show`)."""
+    out = {}
+    for name, hv in hvs.items():
+        m = PASSES_RE.search(hv.ovs.appctl("dpif-netdev/pmd-stats-show"))
+        out[name] = float(m.group(1)) if m else float("nan")
+    return out
 
 
 # ---------------------------------------------------------------------------- statistics

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.common import log, metrics, table
-from lab import TUNNEL_VM_MTU, Lab, Vm, add_veth
+from lab import TUNNEL_VM_MTU, Lab, Netns, Vm, add_veth
 from lab.cloud import Cloud
 from lab.services import tcp_sockets
 
@@ -146,28 +146,38 @@ def underlay_packets(cloud: Cloud, host: str) -> int:
 
 
 def iperf(src: Vm, dst: Vm, seconds: int) -> dict[str, Any]:
-    server = dst.netns.popen("iperf3", "-s", "-1", "-p", str(IPERF_PORT),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    """iperf3 TCP from VM `src` to VM `dst`."""
+    assert dst.ip is not None
+    return iperf_between(src.netns, dst.netns, dst.ip, seconds)
+
+
+def iperf_between(client: Netns, server: Netns, address: str, seconds: int) -> dict[str, Any]:
+    """iperf3 TCP from `client` to the server in `server`, reached at `address`.
+    `seen_as`: the client's address as the server saw it (a NAT shows there)."""
+    proc = server.popen("iperf3", "-s", "-1", "-J", "-p", str(IPERF_PORT),
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 10
-        while tcp_sockets(server.pid, IPERF_PORT) == 0:
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"iperf3 server in {dst.name} did not start")
+        while tcp_sockets(proc.pid, IPERF_PORT) == 0:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"iperf3 server in {server.name} did not start")
             time.sleep(0.05)
-        proc = src.run("iperf3", "-c", dst.ip, "-p", str(IPERF_PORT), "-t", str(seconds), "-J",
-                       check=False, timeout=seconds + 30)
-        data = json.loads(proc.stdout or "{}")
-        if "error" in data or proc.returncode:
-            raise RuntimeError(f"iperf3 {src.name} -> {dst.name}: {data.get('error')} "
-                               f"{proc.stderr[-500:]}")
+        run = client.run("iperf3", "-c", address, "-p", str(IPERF_PORT), "-t", str(seconds),
+                         "-J", check=False, timeout=seconds + 30)
+        data = json.loads(run.stdout or "{}")
+        if "error" in data or run.returncode:
+            raise RuntimeError(f"iperf3 {client.name} -> {address}: {data.get('error')} "
+                               f"{run.stderr[-500:]}")
+        served = json.loads(proc.communicate(timeout=10)[0] or "{}")
         end = data["end"]
         return {"mbit_s": end["sum_received"]["bits_per_second"] / 1e6,
                 "retransmits": end["sum_sent"].get("retransmits", 0),
-                "sender_cpu": end.get("cpu_utilization_percent", {}).get("host_total")}
+                "sender_cpu": end.get("cpu_utilization_percent", {}).get("host_total"),
+                "seen_as": served.get("start", {}).get("accepted_connection", {}).get("host")}
     finally:
-        if server.poll() is None:
-            server.terminate()
-        server.wait(10)
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(10)
 
 
 def probe(cloud: Cloud, case: Case) -> dict[str, Any]:

@@ -36,7 +36,15 @@ import time
 from collections import Counter
 from typing import Any
 
-from bench.common import log, machine_info, percentile, save_results, table
+from bench.common import (
+    clear_datapath_stats,
+    datapath_passes,
+    log,
+    machine_info,
+    percentile,
+    save_results,
+    table,
+)
 from bench.dataplane import IPERF_PORT, iperf
 from bench.testbed import (
     CONV_NET,
@@ -56,7 +64,6 @@ from vnctl.api import Api
 ACL_TABLES = frozenset({Table.FROM_VM_CT, Table.FROM_VM_ACL, Table.FROM_VM_COMMIT,
                         Table.TO_VM_CT, Table.TO_VM_ACL, Table.TO_VM_COMMIT})
 TABLE_RE = re.compile(r"\btable=(\d+)")
-PASSES_RE = re.compile(r"avg\. datapath passes per packet: ([\d.]+)")
 HOSTS = ("h1", "h2")
 WEB, DB, IPERF_SG, CLIENT_SG = "sg-web", "sg-db", "sg-iperf", "sg-client"
 # Local VMs in the groups of 1 and 2 (bench.testbed.LOCAL_VMS): vm5 puts sg-web's rules
@@ -98,21 +105,6 @@ def acl_flows(flows: list[str]) -> Counter[int]:
 
 def settle(bed: Bed) -> dict[str, list[str]]:
     return {name: wait_settled(bed.hvs[name]) for name in HOSTS}
-
-
-def clear_datapath_stats(bed: Bed) -> None:
-    for name in HOSTS:
-        bed.hvs[name].ovs.appctl("dpif-netdev/pmd-stats-clear")
-
-
-def datapath_passes(bed: Bed) -> dict[str, float]:
-    """Each switch's datapath passes per packet since the last clear: 1 + one
-    recirculation per conntrack lookup (`ovs-appctl dpif-netdev/pmd-stats-show`)."""
-    out = {}
-    for name in HOSTS:
-        m = PASSES_RE.search(bed.hvs[name].ovs.appctl("dpif-netdev/pmd-stats-show"))
-        out[name] = float(m.group(1)) if m else float("nan")
-    return out
 
 
 def ms_stats(seconds: list[float]) -> dict[str, float]:
@@ -237,9 +229,9 @@ def bench_iperf(bed: Bed, api: Api, seconds: int, rounds: int) -> dict[str, Any]
             set_members(bed, api, now, set(members))
             now = set(members)
             for label, client, server, _ in PAIRS:
-                clear_datapath_stats(bed)
+                clear_datapath_stats(bed.hvs.values())
                 result = iperf(bed.vms[client], bed.vms[server], seconds)
-                result.update(passes=datapath_passes(bed), loadavg=os.getloadavg()[0])
+                result.update(passes=datapath_passes(bed.hvs), loadavg=os.getloadavg()[0])
                 runs[mode][label].append(result)
                 log(f"secgroups iperf round {round_} {mode} {label}: "
                     f"{result['mbit_s']:.0f} Mbit/s, datapath passes per packet "

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import api_throughput, dataplane
+from bench import nat as nat_bench
 from bench import security_groups as security_groups_bench
 from bench import services as services_bench
 from bench.common import log, machine_info, metric, metrics, percentile, save_results, table
@@ -37,11 +38,12 @@ from bench.testbed import (
 )
 from lab import Hypervisor, Lab
 
-# vna: full sync, convergence, resync (1-3); secgroups (7): bench/security_groups.py.
-BENCHMARKS = ("vna", "api", "dataplane", "services", "secgroups")
+# vna: full sync, convergence, resync (1-3); secgroups (7): bench/security_groups.py;
+# nat (8): bench/nat.py.
+BENCHMARKS = ("vna", "api", "dataplane", "services", "secgroups", "nat")
 # services (6): DHCP/DNS answer time, and a VM flooding them (bench/services.py); not in
 # the default run (it takes minutes at 10,000 interfaces): --only services.
-DEFAULT = ("vna", "api", "dataplane", "secgroups")
+DEFAULT = ("vna", "api", "dataplane", "secgroups", "nat")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -227,7 +229,8 @@ def report(res: dict[str, Any]) -> str:
     if res.get("full_sync"):
         out.append(report_vna(res))
     for key, module in (("api", api_throughput), ("dataplane", dataplane),
-                        ("services", services_bench), ("secgroups", security_groups_bench)):
+                        ("services", services_bench), ("secgroups", security_groups_bench),
+                        ("nat", nat_bench)):
         if key in res:
             out.append(module.report(res[key]))
     return "\n".join(out)
@@ -329,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         res["services"] = services_bench.run(args.quick, args.sizes[-1] if args.sizes else None)
     if "secgroups" in args.only:
         res["secgroups"] = security_groups_bench.run(args.quick)
+    if "nat" in args.only:
+        res["nat"] = nat_bench.run(args.quick)
     res["finished"] = dt.datetime.now(dt.UTC).isoformat()
     text = report(res)
     res["report_markdown"] = text
