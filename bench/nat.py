@@ -57,7 +57,7 @@ from bench.common import (
 )
 from bench.dataplane import iperf_between, packet_ins
 from bench.testbed import dump_flows_raw, wait_settled
-from lab import Hypervisor, Lab, Netns, Underlay, Vm
+from lab import Hypervisor, Lab, LinuxHost, Netns, Vm
 from lab.cloud import Cloud
 from lab.traffic import TcpListener, tcp_connect
 from vna.pipeline import Table
@@ -148,30 +148,6 @@ class World:
 
 # ---------------------------------------------------------------------------- the lab
 
-def add_physical_port(cloud: Cloud, segment: Underlay, host: str, network: str) -> None:
-    """`host`'s port PORT on the physical segment, the host interface of `network`."""
-    assert cloud.api is not None
-    h = cloud.hosts[host]
-    segment.connect(h.hv.netns, PORT, peer_name=f"{host}-{PORT}")
-    h.hv.ovs.add_port(h.hv.bridge, PORT)
-    uuid = f"if-{host}{PORT}"
-    cloud.api.post("interfaces", uuid=uuid, mode="host", owner_datapath_uuid=h.datapath_uuid,
-                   port_name=PORT)
-    cloud.api.post(f"datapaths/{h.datapath_uuid}/networks/{network}",
-                   broadcast_mac_address=f"02:fc:{h.index:02x}:00:00:01", interface_uuid=uuid)
-
-
-def add_external_host(lab: Lab, segment: Underlay) -> Netns:
-    """ext on the segment: a plain namespace, transmit checksum offload off (its packets
-    cross the userspace datapath, whose conntrack would find them invalid)."""
-    ext = lab.add_netns("ext")
-    segment.connect(ext, "eth0", peer_name="ext-eth0")
-    ext.set_link("eth0", mac=EXT_MAC)
-    ext.add_addr("eth0", f"{EXT}/{PUB.prefixlen}")
-    ext.tx_off("eth0")
-    return ext
-
-
 def build(lab: Lab, transport: str) -> World:
     cloud = Cloud(lab, transport=transport).start()
     for host in HOSTS:
@@ -181,9 +157,10 @@ def build(lab: Lab, transport: str) -> World:
     cloud.add_network(PUB_NET, str(PUB), mode="physical")
     segment = lab.add_underlay("pub", mtu=1500)
     for host in HOSTS:
-        add_physical_port(cloud, segment, host, PUB_NET)
-    ext = add_external_host(lab, segment)
-    w = World(cloud, ext)
+        cloud.add_physical_port(host, segment, PUB_NET, PORT)
+    ext = LinuxHost(lab, "ext")
+    ext.attach(segment, f"{EXT}/{PUB.prefixlen}", mac=EXT_MAC)
+    w = World(cloud, ext.netns)
     w.api.post("interfaces", uuid="if-rpub", mode="simulated", enable_routing=True,
                owner_datapath_uuid="dp-h1", network_uuid=PUB_NET, ipv4_address=RPUB,
                mac_address=RPUB_MAC)

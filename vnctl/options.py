@@ -34,8 +34,9 @@ def _once(_ctx: click.Context, param: click.Parameter, values: tuple[Any, ...]) 
     """Click keeps the last of a repeated option; the API takes one value per name, so a
     repeated option (`--rules A --rules B`) is a usage error, not a dropped value."""
     if len(values) > 1:
-        raise click.BadParameter(f"given {len(values)} times: give it once (several security "
-                                 "group rules go in one value, one per line)", param=param)
+        hint = " (several security group rules go in one value, one per line)" \
+            if param.name == "rules" else ""
+        raise click.BadParameter(f"given {len(values)} times: give it once{hint}", param=param)
     return values[0] if values else None
 
 

@@ -40,8 +40,9 @@ def _single(fields: Any) -> dict[str, Any]:
 
 
 def _repeated(name: str, times: int) -> ApiError:
-    return ApiError(422, f"{name} is given {times} times: give it once (several security "
-                         "group rules go in one value, one per line)", name)
+    hint = " (several security group rules go in one value, one per line)" \
+        if name == "rules" else ""
+    return ApiError(422, f"{name} is given {times} times: give it once{hint}", name)
 
 
 def _body() -> dict[str, Any]:

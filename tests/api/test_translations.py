@@ -54,6 +54,14 @@ def port(api: Api, network: dict[str, Any]) -> Port:
     return Port(subnet, physical, network, datapath, interface, link)
 
 
+def route_through(api: Api, port: Port) -> str:
+    """Make the port a port of `port.link` (a static address may name only its router);
+    the route's uuid."""
+    return api.create("routes", interface_uuid=port.interface["uuid"],
+                      network_uuid=port.physical, route_link_uuid=port.link,
+                      ipv4_network=f"{port.subnet}.0")["uuid"]
+
+
 def translation(api: Api, port: Port, mode: str = "static_address",
                 **fields: Any) -> dict[str, Any]:
     return api.create("translations", uuid=unique("tr"), interface_uuid=port.interface["uuid"],
@@ -132,6 +140,7 @@ def test_bad_translations_are_refused(api: Api, port: Port, interface: str | Non
 
 
 def test_static_addresses_lease_their_global_address(api: Api, port: Port) -> None:
+    route_through(api, port)
     tr = translation(api, port)["uuid"]
     first = add_static(api, port, tr, 100, 10, route_link_uuid=port.link)
     assert set(first) == STATIC_FIELDS
@@ -182,10 +191,12 @@ def test_duplicates_are_conflicts(api: Api, port: Port) -> None:
             ingress_port_number="80", egress_port_number="81")
     refused(api, "POST", port.statics(tr), 409, "egress_ipv4_address",
             ingress_ipv4_address=port.global_address(103), egress_ipv4_address=private(port, 20))
-    # Another port of the same address, or the same private address in another
-    # translation, is fine.
+    # ...in another translation of the same port too: the port would translate that
+    # private address two ways.
+    refused(api, "POST", path, 409, "egress_ipv4_address",
+            ingress_ipv4_address=port.global_address(104), egress_ipv4_address=private(port, 20))
+    # Another port of the same address is fine.
     add_static(api, port, tr, 102, 21, ingress_port_number="443", egress_port_number="443")
-    add_static(api, port, other, 104, 20)
 
 
 @pytest.mark.parametrize("body,status,field", [
@@ -242,6 +253,7 @@ def test_static_addresses_need_a_static_address_translation(api: Api, port: Port
 
 def test_static_addresses_are_deleted_by_uuid_or_by_their_parameters(api: Api,
                                                                      port: Port) -> None:
+    route_through(api, port)
     tr, other = translation(api, port)["uuid"], translation(api, port)["uuid"]
     plain = add_static(api, port, tr, 110, 40, route_link_uuid=port.link)
     ported = add_static(api, port, tr, 111, 41, ingress_port_number="80",
@@ -252,13 +264,14 @@ def test_static_addresses_are_deleted_by_uuid_or_by_their_parameters(api: Api,
     # no static address matches: a 404, nothing deleted (OpenVNet: UnknownResource)
     for body in ({"ingress_ipv4_address": g110, "egress_ipv4_address": private(port, 41)},
                  {"ingress_ipv4_address": g111, "egress_ipv4_address": private(port, 41)},
-                 {"ingress_ipv4_address": g110, "egress_ipv4_address": private(port, 40),
-                  "route_link_uuid": another_link},
                  {"ingress_ipv4_address": g111, "egress_ipv4_address": private(port, 41),
                   "ingress_port_number": "80", "egress_port_number": "80"}):
         refused(api, "DELETE", path, 404, None, **body)
     refused(api, "DELETE", path, 404, "route_link_uuid", ingress_ipv4_address=g110,
             egress_ipv4_address=private(port, 40), route_link_uuid="rl-nosuch")
+    # a route link that is not the port's router names no static address of it
+    refused(api, "DELETE", path, 422, "route_link_uuid", ingress_ipv4_address=g110,
+            egress_ipv4_address=private(port, 40), route_link_uuid=another_link)
     refused(api, "DELETE", path, 422, "egress_port_number", ingress_ipv4_address=g111,
             egress_ipv4_address=private(port, 41), ingress_port_number="80")
     refused(api, "DELETE", f"{port.statics(other)}/{plain['uuid']}", 404, "uuid")
@@ -278,6 +291,7 @@ def test_static_addresses_are_deleted_by_uuid_or_by_their_parameters(api: Api,
 
 
 def test_deletes_take_static_addresses_and_their_leases_along(api: Api, port: Port) -> None:
+    route = route_through(api, port)
     tr = translation(api, port)["uuid"]
     static = add_static(api, port, tr, 120, 50, route_link_uuid=port.link)
     lease = global_leases(api, port)[port.global_address(120)]
@@ -291,6 +305,7 @@ def test_deletes_take_static_addresses_and_their_leases_along(api: Api, port: Po
     assert set(global_leases(api, port)) == {port.global_address(4)}
     again = translation(api, port)["uuid"]
     add_static(api, port, again, 121, 50)
+    assert api.delete(f"/routes/{route}").status_code == 200
     assert api.delete(f"/interfaces/{port.interface['uuid']}").status_code == 200
     model = api.snapshot()["model"]
     assert again not in model["translations"]
@@ -309,6 +324,8 @@ def test_an_explicit_lease_takes_over_the_address(api: Api, port: Port) -> None:
     assert (lease["interface_uuid"], lease["enable_routing"]) == (
         port.interface["uuid"], True)
     assert api.get(f"{port.statics(tr)}/{static['uuid']}").json()["leased"] is False
+    # still the static address's global address: not deletable while it translates it
+    refused(api, "DELETE", f"/ip_leases/{lease['uuid']}", 409, "uuid")
     assert api.delete(f"{port.statics(tr)}/{static['uuid']}").status_code == 200
     assert api.get(f"/ip_leases/{lease['uuid']}").status_code == 200
     refused(api, "POST", "/ip_leases", 422, "interface_uuid", network_uuid=port.physical)
@@ -367,3 +384,19 @@ def test_route_gateways(api: Api, port: Port) -> None:
     assert cleared["ipv4_gateway"] is None
     assert api.get(path).json() == cleared
     assert api.delete(path).status_code == 200
+
+
+def test_snat_keeps_its_address_and_next_hops_are_for_physical_networks(api: Api,
+                                                                       port: Port) -> None:
+    translation(api, port, mode="snat")
+    own = global_leases(api, port)[port.global_address(4)]
+    # the address SNAT uses: the port's last own address on the physical network
+    refused(api, "DELETE", f"/ip_leases/{own['uuid']}", 409, "uuid")
+    # a virtual network's addresses are all in the model: no next hop there
+    link = api.create("route_links", uuid=unique("rl"))["uuid"]
+    gateway = private(port, 1)
+    inner = api.create("interfaces", uuid=unique("if"), mode="simulated", enable_routing=True,
+                       network_uuid=port.private["uuid"], ipv4_address=gateway)
+    refused(api, "POST", "/routes", 422, "ipv4_gateway", interface_uuid=inner["uuid"],
+            network_uuid=port.private["uuid"], route_link_uuid=link, ipv4_network="10.60.0.0",
+            ipv4_prefix="16", ipv4_gateway=private(port, 12))

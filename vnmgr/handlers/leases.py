@@ -59,23 +59,42 @@ def first_mac_lease(tx: Tx, interface: m.Interface) -> m.MacLease | None:
                              .order_by(m.MacLease.id))
 
 
-def _leased_for(tx: Tx, lease: m.IpLease) -> list[m.TranslationStaticAddress]:
-    """The static addresses that leased this address to its interface (leased=true)."""
+def _leased_for(tx: Tx, lease: m.IpLease, leased_only: bool = True
+                ) -> list[m.TranslationStaticAddress]:
+    """The static addresses that leased this address to its interface (leased=true), or
+    with leased_only=False every static address of the interface translating it."""
     model = m.TranslationStaticAddress
+    where = [model.ingress_ipv4_address == lease.ipv4_address,
+             m.Translation.interface_id == lease.interface_id]
+    if leased_only:
+        where.append(model.leased.is_(True))
     return list(tx.session.scalars(
-        select(model).join(m.Translation, m.Translation.id == model.translation_id).where(
-            model.leased.is_(True), model.ingress_ipv4_address == lease.ipv4_address,
-            m.Translation.interface_id == lease.interface_id)))
+        select(model).join(m.Translation, m.Translation.id == model.translation_id)
+        .where(*where)))
 
 
 def _refuse_if_translated(tx: Tx, leases: list[m.IpLease]) -> None:
-    """raises ApiError(409, "uuid") when a static address leased one of these addresses:
-    deleting the static address releases it."""
+    """raises ApiError(409, "uuid") when a static address leased one of these addresses
+    (deleting the static address releases it), or translates it (a global address must
+    stay the port's, or another interface could lease it), or when it is a snat port's
+    last own address on its network (the address SNAT uses)."""
     for lease in leases:
         owners = _leased_for(tx, lease)
         if owners:
             raise conflict("uuid", f"{format_ipv4(lease.ipv4_address)} was leased for static "
                                    f"address {owners[0].uuid}: delete that instead")
+        users = _leased_for(tx, lease, leased_only=False)
+        if users:
+            raise conflict("uuid", f"{format_ipv4(lease.ipv4_address)} is the global address "
+                                   f"of static address {users[0].uuid}: delete that first")
+        if not lease.enable_routing and tx.exists(
+                m.Translation, m.Translation.interface_id == lease.interface_id,
+                m.Translation.mode == "snat") and not tx.exists(
+                m.IpLease, m.IpLease.interface_id == lease.interface_id,
+                m.IpLease.network_id == lease.network_id, m.IpLease.id != lease.id,
+                m.IpLease.enable_routing.is_(False)):
+            raise conflict("uuid", f"{format_ipv4(lease.ipv4_address)} is the address a snat "
+                                   "translation of its interface uses: delete that first")
 
 
 def _take_over(tx: Tx, interface: m.Interface, network: m.Network, params: Params) -> None:

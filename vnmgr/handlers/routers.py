@@ -94,6 +94,11 @@ def _gateway(tx: Tx, params: Params, route: m.Route) -> int | None:
     if gateway is None:
         return None
     network = tx.session.get(m.Network, route.network_id)
+    if network.network_mode != "physical":
+        # Every address of a virtual network is in the model and routed to directly; a
+        # next hop is a host outside the model, on a physical segment.
+        raise invalid("ipv4_gateway", f"{network.uuid} is a virtual network: a next hop "
+                                      "is only for routes onto a physical network")
     check_host_address("ipv4_gateway", gateway, network)
     if tx.exists(m.IpLease, m.IpLease.interface_id == route.interface_id,
                  m.IpLease.network_id == network.id, m.IpLease.ipv4_address == gateway):

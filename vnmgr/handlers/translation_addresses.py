@@ -116,6 +116,10 @@ def _static(tx: Tx, params: Params) -> Static:
     ingress_port, egress_port = _ports(params)
     _check_networks(tx, params, network, egress)
     link = tx.ref(m.RouteLink, params, "route_link_uuid", required=False)
+    if link is not None and not tx.exists(m.Route, m.Route.route_link_id == link.id,
+                                          m.Route.interface_id == interface.id):
+        raise invalid("route_link_uuid", f"{link.uuid} is not the router of "
+                                         f"{interface.uuid} (no route of it uses the port)")
     return Static(translation, interface, network, {
         "translation_id": translation.id, "route_link_id": link.id if link else None,
         "ingress_ipv4_address": ingress, "egress_ipv4_address": egress,
@@ -124,16 +128,20 @@ def _static(tx: Tx, params: Params) -> Static:
 
 def _check_free(tx: Tx, static: Static) -> None:
     """raises ApiError(409, "ingress_ipv4_address") when any translation already maps
-    this ingress address and port, ApiError(409, "egress_ipv4_address") when this one
-    already maps the egress address and port."""
+    this ingress address and port, ApiError(409, "egress_ipv4_address") when a
+    translation of the same port already maps the egress address and port (the port's
+    SNAT flow for it would be ambiguous)."""
     c = static.columns
     for field, columns in (
             ("ingress_ipv4_address", {"ingress_ipv4_address": c["ingress_ipv4_address"],
                                       "ingress_port_number": c["ingress_port_number"]}),
-            ("egress_ipv4_address", {"translation_id": c["translation_id"],
-                                     "egress_ipv4_address": c["egress_ipv4_address"],
+            ("egress_ipv4_address", {"egress_ipv4_address": c["egress_ipv4_address"],
                                      "egress_port_number": c["egress_port_number"]})):
-        other = tx.first_with(Model, columns)
+        other = tx.session.scalar(
+            select(Model).join(m.Translation, m.Translation.id == Model.translation_id)
+            .where(*(getattr(Model, k) == v for k, v in columns.items()),
+                   *([m.Translation.interface_id == static.interface.id]
+                     if field == "egress_ipv4_address" else [])).order_by(Model.id))
         if other is not None:
             side = field.removesuffix("_ipv4_address")
             raise conflict(field, f"the {side} end of {static.describe()} is already "
