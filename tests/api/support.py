@@ -126,6 +126,10 @@ def _translated_port(api: Api, datapath: str, link: str,
     port = api.create("interfaces", uuid=unique("if"), network_uuid=physical["uuid"],
                       owner_datapath_uuid=datapath, mode="simulated", enable_routing=True,
                       enable_route_translation=True)
+    # a port of the router `link` (the route link a static address names must be its)
+    api.create("routes", uuid=unique("r"), interface_uuid=port["uuid"],
+               network_uuid=physical["uuid"], route_link_uuid=link,
+               ipv4_network=f"{subnet}.0")
     translation = api.create("translations", uuid=unique("tr"), interface_uuid=port["uuid"],
                              mode="static_address")
     private = network["ipv4_network"].rsplit(".", 1)[0] + ".50"
