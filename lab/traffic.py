@@ -63,6 +63,22 @@ class _Process:
         self.stop()
 
 
+class _LoggingServer(_Process):
+    """A Python server `script` on `port` in `netns`, logging each client to `log`
+    (emptied first); ready once the port listens."""
+
+    script: str
+    proto: str
+
+    def __init__(self, netns: Netns, port: int, log: Path, python: str = sys.executable) -> None:
+        self.netns, self.port, self.log = netns, port, log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_bytes(b"")
+        self.proc = netns.popen(python, "-c", self.script, str(port), str(log),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_listening(netns, port, self.proto)
+
+
 # The TCP listener: accept and close, with a long accept queue. (`nc -lk` listens with a
 # backlog of 1 and serves one connection at a time: concurrent probes to one port would
 # find the queue full, their SYNs dropped, and look exactly like a firewall's drop.)
@@ -133,16 +149,10 @@ with open(log, "ab", buffering=0) as f:
 """
 
 
-class UdpEcho(_Process):
+class UdpEcho(_LoggingServer):
     """A UDP echo server on `port` in `netns`, logging every request to `log`."""
 
-    def __init__(self, netns: Netns, port: int, log: Path, python: str = sys.executable) -> None:
-        self.netns, self.port, self.log = netns, port, log
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_bytes(b"")
-        self.proc = netns.popen(python, "-c", _UDP_ECHO, str(port), str(log),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_listening(netns, port, "udp")
+    script, proto = _UDP_ECHO, "udp"
 
     def received(self, token: str) -> bool:
         return token in self.log.read_text()
@@ -281,17 +291,11 @@ with open(log, "a", buffering=1) as f:
 """
 
 
-class TcpWho(_Process):
+class TcpWho(_LoggingServer):
     """A TCP server on `port` in `netns` that tells each client the address it saw it
     come from ("you are A:P") and logs every peer to `log`."""
 
-    def __init__(self, netns: Netns, port: int, log: Path, python: str = sys.executable) -> None:
-        self.netns, self.port, self.log = netns, port, log
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_bytes(b"")
-        self.proc = netns.popen(python, "-c", _TCP_WHO, str(port), str(log),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_listening(netns, port, "tcp")
+    script, proto = _TCP_WHO, "tcp"
 
     def peers(self) -> list[str]:
         """Every peer address seen so far (without the port), oldest first."""
