@@ -40,6 +40,7 @@ from vna.syncer import Syncer
 from vna.view import LocalBinding, View
 from vnet.errors import ApiError
 from vnet.messaging import RpcClient
+from vnet.slice import Watch
 
 log = logging.getLogger("vna.agent")
 
@@ -94,6 +95,9 @@ class Agent:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="agent", daemon=True)
         self.on_synced: Callable[[], None] | None = None
+        # Told what the bridge shows whenever it changes (VnmgrLink.set_watch): vnmgr
+        # sends this datapath's slice of the model (vnet.slice).
+        self.on_watch: Callable[[Watch], None] | None = None
 
     # ------------------------------------------------------------ inputs (any thread)
     def start(self) -> None:
@@ -188,6 +192,7 @@ class Agent:
 
     def _on_ports(self, ports: dict[str, OvsPort]) -> None:
         self.ports = ports
+        self._watch()
         old_view = self.view
         new_view = self._make_view([])
         if old_view is None or new_view is None or self.connection is None:
@@ -246,6 +251,7 @@ class Agent:
 
     def _on_connected(self, connection: SwitchConnection) -> None:
         self.connection = connection
+        self._watch()
         self.meters.forget()
         self._rebuild()
         self._full_sync()
@@ -255,6 +261,16 @@ class Agent:
         if self.connection is connection:
             self.connection = None
             self._report_connected(False)
+
+    def _watch(self) -> None:
+        """What vnmgr slices the model by: the switch's dpid and every port's iface-id and
+        name (a VM port is claimed only if its interface is in the slice)."""
+        if self.on_watch is None:
+            return
+        dpid = f"0x{self.connection.dpid:016x}" if self.connection else None
+        self.on_watch(Watch(dpid, frozenset(p.iface_id for p in self.ports.values()
+                                            if p.iface_id),
+                            frozenset(p.name for p in self.ports.values())))
 
     # ------------------------------------------------------------ computation
     def _datapath_uuid(self) -> str | None:

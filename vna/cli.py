@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     meters = MeterConfig(rate=config.get_int("vna", "punt_meter_rate", DEFAULT_RATE_PPS),
                          burst=config.get_int("vna", "punt_meter_burst", DEFAULT_BURST_PACKETS))
     agent = Agent(node_id, transport, tunnel_port, rpc, meters)
-    link = VnmgrLink(rpc, config.get("messaging", "pub_endpoint"), agent.deliver, agent.status)
+    link = VnmgrLink(rpc, config.get("messaging", "pub_endpoint"), agent.deliver, agent.status,
+                     node_id=node_id)
+    agent.on_watch = link.set_watch
     settings = BridgeSettings(bridge=config.get("vna", "bridge", "br-int"),
                               controller=f"tcp:{of_host}:{of_port}",
                               datapath_type=config.get("vna", "datapath_type", ""),

@@ -1,9 +1,18 @@
-"""The agent's link to vnmgr: a snapshot, then the event stream, resynced on any gap.
+"""The agent's link to vnmgr: a snapshot of its slice, then its slice's messages,
+resynced on any gap.
 
-Events carry consecutive sequence numbers. The agent applies an event only if it is the
-next one; anything else (a jump, or a heartbeat announcing a sequence the agent has not
-seen) means events were lost, and the agent asks for a fresh snapshot. Events that are
-older than the snapshot are skipped, so subscribing before the snapshot loses nothing.
+vnmgr sends each agent only its datapath's slice of the model (docs/model-slice.md,
+"Slices"), on the agent's own topic (`vnet.messaging.node_topic`).  Every message there
+carries `n`, one more than the previous message on that topic, and `seq`, the model
+sequence number it brings the agent to.  The agent applies a message only if it is the
+next one; a jump in `n`, a heartbeat announcing an `n` it has not seen, or a new vnmgr
+`epoch` on the shared heartbeat topic (a restarted vnmgr that no longer knows what this
+agent watches) means it asks for a fresh snapshot.  Messages older than the snapshot
+are skipped, so subscribing before the snapshot loses nothing.
+
+What the agent watches (its switch's dpid, its ports' iface-ids and names) goes with the
+snapshot request and, when it changes, as a `watch` request: vnmgr answers by sending
+the rows entering and leaving the slice as a message on the topic.
 """
 
 from __future__ import annotations
@@ -17,7 +26,8 @@ from typing import Any
 import zmq
 
 from vnet.errors import ApiError
-from vnet.messaging import GLOBAL_TOPIC, RpcClient, decode
+from vnet.messaging import HEARTBEAT_TOPIC, RpcClient, decode, node_topic
+from vnet.slice import Watch
 
 log = logging.getLogger("vna.link")
 
@@ -26,17 +36,23 @@ Deliver = Callable[[str, int, Any], None]
 
 class VnmgrLink:
     def __init__(self, rpc: RpcClient, pub_endpoint: str, deliver: Deliver,
-                 status: Callable[[], dict[str, Any]], status_interval: float = 2.0) -> None:
+                 status: Callable[[], dict[str, Any]], status_interval: float = 2.0,
+                 node_id: str = "") -> None:
         self.rpc = rpc
         self.pub_endpoint = pub_endpoint
         self.deliver = deliver
         self.status = status
         self.status_interval = status_interval
-        self.seq: int | None = None
-        self._heartbeat_seen = False  # an up-to-date heartbeat arrived since the snapshot
+        self.node_id = node_id
+        self.seq: int | None = None  # None: a snapshot is needed
+        self.n = 0  # the last message applied from this node's topic
+        self.epoch = ""
         self.resyncs = 0
         self.events_received = 0
         self.paused = threading.Event()  # fault tests pause reception to force a gap
+        self._watch = Watch()
+        self._watch_sent: Watch | None = None
+        self._watch_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vnmgr-link", daemon=True)
 
@@ -50,21 +66,29 @@ class VnmgrLink:
     def request_resync(self) -> None:
         self.seq = None
 
+    def set_watch(self, watch: Watch) -> None:
+        """What the bridge shows now (any thread); sent to vnmgr by the link thread."""
+        with self._watch_lock:
+            self._watch = watch
+
     def _run(self) -> None:
         sub = self.rpc.context.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.RCVHWM, 100000)
-        sub.setsockopt(zmq.SUBSCRIBE, GLOBAL_TOPIC)
+        sub.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_TOPIC)
+        sub.setsockopt(zmq.SUBSCRIBE, node_topic(self.node_id))
         sub.connect(self.pub_endpoint)
         next_status = 0.0
         try:
             while not self._stop.is_set():
                 if self.seq is None:
                     self._snapshot()
+                elif self._watch_sent != self._watch:
+                    self._send_watch()
                 if sub.poll(200, zmq.POLLIN):
-                    _topic, data = sub.recv_multipart()
+                    frames = sub.recv_multipart()
                     if not self.paused.is_set():
-                        self._on_message(decode(data))
+                        self._on_frames(frames)
                 if time.monotonic() >= next_status:
                     next_status = time.monotonic() + self.status_interval
                     self._report_status()
@@ -72,40 +96,75 @@ class VnmgrLink:
             sub.close()
 
     def _snapshot(self) -> None:
+        with self._watch_lock:
+            watch = self._watch
         try:
-            snapshot = self.rpc.call("snapshot", timeout_ms=30000)
+            snapshot = self.rpc.call("snapshot", params={"node_id": self.node_id,
+                                                         "watch": watch.to_params()},
+                                     timeout_ms=30000)
         except ApiError as exc:
             log.warning("snapshot from vnmgr failed (%s); retrying", exc.message)
             self._stop.wait(1.0)
             return
         self.seq = int(snapshot["seq"])
-        self._heartbeat_seen = False
+        self.n = int(snapshot["n"])
+        self.epoch = str(snapshot["epoch"])
+        self._watch_sent = watch
         self.resyncs += 1
-        log.info("snapshot at seq %d", self.seq)
+        log.info("snapshot of node %s's slice at seq %d (message %d, epoch %s)",
+                 self.node_id, self.seq, self.n, self.epoch)
         self.deliver("snapshot", self.seq, snapshot["model"])
 
-    def _on_message(self, message: dict[str, Any]) -> None:
-        seq = int(message["seq"])
+    def _send_watch(self) -> None:
+        with self._watch_lock:
+            watch = self._watch
+        try:
+            self.rpc.call("watch", params={"node_id": self.node_id,
+                                           "watch": watch.to_params()}, timeout_ms=5000)
+        except ApiError as exc:
+            if exc.status == 409:  # vnmgr does not know us (restarted): resync
+                self.seq = None
+            else:
+                log.warning("watch update to vnmgr failed (%s); retrying", exc.message)
+                self._stop.wait(0.5)
+            return
+        self._watch_sent = watch
+
+    def _on_frames(self, frames: list[bytes]) -> None:
+        if frames[0] == HEARTBEAT_TOPIC:
+            self._on_epoch(decode(frames[1]))
+        elif len(frames) == 3:
+            self._on_message(decode(frames[1]), frames[2])
+
+    def _on_epoch(self, heartbeat: dict[str, Any]) -> None:
+        if self.seq is not None and heartbeat.get("epoch") != self.epoch:
+            log.warning("vnmgr epoch %s, ours %s (vnmgr restarted or reloaded): resyncing",
+                        heartbeat.get("epoch"), self.epoch)
+            self.seq = None
+
+    def _on_message(self, header: dict[str, Any], body: bytes) -> None:
+        """header {seq, n[, heartbeat]}; body {changes} (heartbeats: {})."""
         if self.seq is None:
             return
-        if message.get("heartbeat"):
-            # A heartbeat older than our snapshot is merely late, unless an up-to-date
-            # one came before it: then vnmgr's sequence went back (its database was
-            # replaced). A newer one proves loss. Either way, resync.
-            if seq > self.seq or (seq < self.seq and self._heartbeat_seen):
-                log.warning("heartbeat at seq %d but applied %d: resyncing", seq, self.seq)
+        n, seq = int(header["n"]), int(header["seq"])
+        if header.get("heartbeat"):
+            if n > self.n:
+                log.warning("heartbeat announces message %d but applied %d: resyncing",
+                            n, self.n)
                 self.seq = None
-            self._heartbeat_seen = seq == self.seq
+            elif n == self.n and seq > self.seq:
+                self.seq = seq  # nothing of ours happened up to seq
             return
         self.events_received += 1
-        if seq <= self.seq:
+        if n <= self.n:
             return
-        if seq != self.seq + 1:
-            log.warning("event seq %d after %d: gap, resyncing", seq, self.seq)
+        if n != self.n + 1:
+            log.warning("message %d after %d: gap, resyncing", n, self.n)
             self.seq = None
             return
-        self.seq = seq
-        self.deliver("changes", seq, message["changes"])
+        self.n = n
+        self.seq = max(self.seq, seq)
+        self.deliver("changes", self.seq, decode(body)["changes"])
 
     def _report_status(self) -> None:
         try:

@@ -17,6 +17,14 @@ import zmq
 from vnet.errors import ApiError
 
 GLOBAL_TOPIC = b"global"
+# vnmgr's epoch for agents (docs/messaging.md, "Slices").
+HEARTBEAT_TOPIC = b"heartbeat"
+
+
+def node_topic(node_id: str) -> bytes:
+    """The topic of one agent's slice messages; NUL-terminated, because a ZeroMQ
+    subscription matches by prefix (node vna1 must not receive vna10's)."""
+    return b"node:" + node_id.encode() + b"\0"
 
 
 def encode(message: dict[str, Any]) -> bytes:

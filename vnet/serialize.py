@@ -74,3 +74,12 @@ def snapshot_model(session: Session) -> dict[str, dict[str, Row]]:
     return {
         name: {obj.uuid: serialize(session, obj) for obj in rows} for name, rows in loaded.items()
     }
+
+
+@cache
+def references(resource: str) -> tuple[tuple[str, str], ...]:
+    """(row key, referenced resource) of each reference of a resource's rows, e.g.
+    ip_leases -> (("interface_uuid", "interfaces"), ("network_uuid", "networks"), ...)."""
+    names = {model: name for name, model in m.MODELS.items()}
+    return tuple((key, names[model]) for _col, how, key, model in _plan(resource)
+                 if how == "ref" and model is not None)

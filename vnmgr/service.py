@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 from typing import Any
 
@@ -20,15 +21,17 @@ from sqlalchemy.orm import sessionmaker
 
 from vnet import models as m
 from vnet.errors import ApiError
-from vnet.messaging import GLOBAL_TOPIC, decode, encode
+from vnet.messaging import GLOBAL_TOPIC, HEARTBEAT_TOPIC, decode, encode, node_topic
 from vnet.serialize import snapshot_model
+from vnet.slice import ModelIndex, Watch
 from vnmgr import accept
 from vnmgr.handlers import HANDLERS, Tx
 from vnmgr.params import Params
+from vnmgr.subscriptions import Node, Subscriptions
 
 log = logging.getLogger("vnmgr")
 
-READ_OPS = ("snapshot", "health", "agent_status", "agents")
+READ_OPS = ("snapshot", "health", "agent_status", "agents", "watch")
 
 
 class Vnmgr:
@@ -48,6 +51,11 @@ class Vnmgr:
         self.counters = {"requests": 0, "writes": 0, "events_published": 0, "errors": 0}
         self.running = True
         self._seq: int | None = None
+        # The model in memory for slicing (vnmgr.subscriptions), loaded on first use; its
+        # epoch changes whenever it is (re)loaded, which makes every agent resync.
+        self.subscriptions: Subscriptions | None = None
+        self._index_seq = 0
+        self.epoch = ""
 
     # ------------------------------------------------------------ loop
     def serve_forever(self) -> None:
@@ -116,6 +124,7 @@ class Vnmgr:
         raw, sent_as = accept.request_params(str(request.get("op")),
                                              str(request.get("resource")),
                                              request.get("params"))
+        subscriptions = self._subscriptions()
         with self.sessions() as session, session.begin():
             tx = Tx(session)
             try:
@@ -135,14 +144,49 @@ class Vnmgr:
         # event it has already seen.
         self._seq = seq
         self.counters["writes"] += 1
-        self._publish({"seq": seq, "changes": changes})
+        # Unsliced consumers read the whole event on `global`; each agent its slice.
+        self.pub.send_multipart([GLOBAL_TOPIC, encode({"seq": seq, "changes": changes})])
+        self.counters["events_published"] += 1
+        self._index_seq = seq
+        try:
+            parts = subscriptions.on_event(changes)
+        except Exception:
+            # Never fail a committed write over slicing: forget the in-memory model; the
+            # reload brings a new epoch and every agent resyncs from a fresh snapshot.
+            log.exception("slicing event %d failed; reloading the model", seq)
+            self.subscriptions = None
+            return result
+        self._send_parts(seq, parts)
         return result
 
-    def _publish(self, event: dict[str, Any]) -> None:
-        data = encode(event)
-        # One topic: every agent needs every change today (no per-datapath slicing yet).
-        self.pub.send_multipart([GLOBAL_TOPIC, data])
-        self.counters["events_published"] += 1
+    def _send_parts(self, seq: int, parts: list[tuple[Node, list[dict[str, Any]]]]) -> None:
+        """One message per node: topic, header {seq, n}, body {changes}.  Nodes given the
+        same change list share its encoding (a datapath row to every node)."""
+        bodies: dict[int, bytes] = {}
+        for node, changes in parts:
+            body = bodies.get(id(changes))
+            if body is None:
+                body = bodies[id(changes)] = encode({"changes": changes})
+            node.n += 1
+            self.pub.send_multipart([node_topic(node.node_id),
+                                     encode({"seq": seq, "n": node.n}), body])
+            self.counters["slice_messages"] = self.counters.get("slice_messages", 0) + 1
+
+    def _subscriptions(self) -> Subscriptions:
+        """The in-memory model, (re)loaded when missing or behind the database (which
+        only happens when the database was replaced or written by someone else)."""
+        seq = self.current_seq()
+        if self.subscriptions is None or seq != self._index_seq:
+            started = time.monotonic()
+            with self.sessions() as session, session.begin():
+                seq = session.scalar(select(func.max(m.Event.seq))) or 0
+                model = snapshot_model(session)
+            self.subscriptions = Subscriptions(ModelIndex(model))
+            self._index_seq = self._seq = seq
+            self.epoch = secrets.token_hex(8)
+            log.info("model loaded for slicing at seq %d in %.2fs (epoch %s)", seq,
+                     time.monotonic() - started, self.epoch)
+        return self.subscriptions
 
 
     def _heartbeat(self) -> None:
@@ -151,6 +195,15 @@ class Vnmgr:
         except OperationalError:
             return
         self.pub.send_multipart([GLOBAL_TOPIC, encode({"heartbeat": True, "seq": seq})])
+        if self.subscriptions is None:
+            return
+        # Agents: the epoch on one shared topic (a new one means "resync": vnmgr forgot
+        # what they watch), and on each node's topic the number of its last message.
+        self.pub.send_multipart([HEARTBEAT_TOPIC, encode({"seq": seq, "epoch": self.epoch})])
+        for node in self.subscriptions.nodes.values():
+            self.pub.send_multipart([node_topic(node.node_id),
+                                     encode({"heartbeat": True, "seq": seq, "n": node.n}),
+                                     b"{}"])
 
     def current_seq(self) -> int:
         if self._seq is None:
@@ -159,10 +212,39 @@ class Vnmgr:
         return self._seq
 
     # ------------------------------------------------------------ read ops
-    def _op_snapshot(self, _request: dict[str, Any]) -> dict[str, Any]:
-        with self.sessions() as session, session.begin():
-            seq = session.scalar(select(func.max(m.Event.seq))) or 0
-            return {"seq": seq, "model": snapshot_model(session)}
+    def _op_snapshot(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The whole model, or with params {node_id, watch} that node's slice plus `n`
+        (its topic's last message number, included) and `epoch` (docs/messaging.md)."""
+        params = request.get("params") or {}
+        if params.get("node_id") is None:
+            with self.sessions() as session, session.begin():
+                seq = session.scalar(select(func.max(m.Event.seq))) or 0
+                return {"seq": seq, "model": snapshot_model(session)}
+        node_id, watch = self._node_params(params)
+        subscriptions = self._subscriptions()
+        model, n = subscriptions.register(node_id, watch)
+        return {"seq": self._index_seq, "model": model, "n": n, "epoch": self.epoch}
+
+    def _op_watch(self, request: dict[str, Any]) -> dict[str, Any]:
+        """An agent's bridge changed (ports, dpid): its slice follows, as a message on its
+        topic; an unknown node (vnmgr restarted since its snapshot) must resync."""
+        node_id, watch = self._node_params(request.get("params") or {})
+        subscriptions = self._subscriptions()
+        if node_id not in subscriptions.nodes:
+            raise ApiError(409, f"node {node_id} has no snapshot from this vnmgr: resync",
+                           "node_id")
+        self._send_parts(self._index_seq, subscriptions.set_watch(node_id, watch))
+        return {"seq": self._index_seq, "n": subscriptions.nodes[node_id].n}
+
+    @staticmethod
+    def _node_params(params: dict[str, Any]) -> tuple[str, Watch]:
+        node_id = params.get("node_id")
+        if not isinstance(node_id, str) or not node_id:
+            raise ApiError(422, "node_id must be a non-empty string", "node_id")
+        try:
+            return node_id, Watch.from_params(params.get("watch"))
+        except ValueError as exc:
+            raise ApiError(422, str(exc), "watch") from None
 
     def _op_health(self, _request: dict[str, Any]) -> dict[str, Any]:
         with self.sessions() as session:

@@ -1,0 +1,112 @@
+"""Slices (vnet.slice, vnmgr.subscriptions): a datapath's slice computes exactly the flows
+the whole model gives for everything in it, and the events vnmgr routes keep each
+agent's copy equal to its slice."""
+
+from __future__ import annotations
+
+import pytest
+from test_vna_incremental import Churn
+from vna_kit import Agent, ModelBuilder, routed_world
+
+from vna.modelstore import ModelStore
+from vnet.slice import REFS, ModelIndex, Watch, interest, slice_keys, slice_model
+from vnmgr.subscriptions import Subscriptions
+
+OWNER_RESOURCE = {"network": "networks", "interface": "interfaces",
+                  "route_link": "route_links", "security_group": "security_groups"}
+
+
+def sliced(model: dict, datapath: str, watch: Watch | None = None) -> tuple[dict, set]:
+    index = ModelIndex(model)
+    keys = slice_keys(index, interest(index, {datapath}, watch or Watch()))
+    return slice_model(index, keys), keys
+
+
+def assert_closed(model: dict) -> None:
+    """No row of the slice names a row outside it."""
+    for resource, rows in model.items():
+        for uuid, row in rows.items():
+            for key, parent in REFS[resource]:
+                if row.get(key) is not None:
+                    assert row[key] in model[parent], (resource, uuid, key, row[key])
+
+
+@pytest.mark.parametrize("transport", ["tunnel", "mac2mac"])
+@pytest.mark.parametrize("seed", range(8))
+def test_a_slice_gives_the_full_models_flows_for_everything_in_it(seed, transport):
+    churn = Churn(seed)
+    for step in range(80):
+        churn.step()
+        if step % 8:
+            continue
+        model, binding = churn.m.snapshot(), churn.binding(transport)
+        part, keys = sliced(model, "dp-0", Watch(iface_ids=frozenset(binding.ports)))
+        assert_closed(part)
+        full, mine = Agent(model, binding).desired, Agent(part, binding).desired
+        assert set(mine.flows()).issubset(full.flows()), (seed, step)
+        owners = {o for o in full._by_owner
+                  if o[0] == "datapath" or (OWNER_RESOURCE[o[0]], o[1]) in keys}
+        for owner in owners:
+            assert (sorted(f.cookie for f in mine.owner_flows(owner))
+                    == sorted(f.cookie for f in full.owner_flows(owner))), (seed, step, owner)
+
+
+def test_a_datapath_holds_only_networks_it_serves_or_routes_to():
+    m = routed_world()  # nw-1 (a on dp-1) - rl-r - nw-2 (b on dp-2)
+    nw3 = m.network("3", "10.3.0.0/24")  # on dp-2 only, no router
+    m.vif("c", "dp-2", nw3, "10.3.0.30")
+    part, _ = sliced(m.snapshot(), "dp-1")
+    assert set(part["networks"]) >= {"nw-1", "nw-2"}
+    assert "nw-3" not in part["networks"] and "if-c" not in part["interfaces"]
+    assert "if-b" in part["interfaces"]  # routed to
+    part2, _ = sliced(m.snapshot(), "dp-2")
+    assert "nw-3" in part2["networks"]
+
+
+def test_a_watched_port_brings_its_interface_and_network():
+    m = routed_world()
+    nw3 = m.network("3", "10.3.0.0/24")
+    m.vif("c", None, nw3, "10.3.0.30")
+    assert "if-c" not in sliced(m.snapshot(), "dp-1")[0]["interfaces"]
+    part, _ = sliced(m.snapshot(), "dp-1", Watch(iface_ids=frozenset({"if-c"})))
+    assert "if-c" in part["interfaces"] and "nw-3" in part["networks"]
+
+
+def changes_between(store: ModelStore, model: dict) -> list[dict]:
+    """An event's changes, as vnmgr would publish them, from two model copies."""
+    return [{"resource": c.resource, "uuid": c.uuid, "op": "upsert" if c.new else "delete",
+             "data": c.new if c.new else c.old} for c in store.load(model)]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_routed_events_keep_every_agent_equal_to_its_slice(seed):
+    churn = Churn(seed)
+    source = ModelStore()
+    source.load(churn.m.snapshot())
+    subs = Subscriptions(ModelIndex(churn.m.snapshot()))
+    copies: dict[str, ModelStore] = {}
+    for i in range(3):
+        copy = ModelStore()
+        snapshot, _n = subs.register(f"{i}", Watch())
+        copy.load(snapshot)
+        copies[f"{i}"] = copy
+    for step in range(100):
+        churn.step()
+        if step % 9 == 0:  # a port appears: the agent watches it
+            iface = churn.pick("interfaces", mode="vif")
+            if iface:
+                for node, part in subs.set_watch("1", Watch(iface_ids=frozenset({iface}))):
+                    copies[node.node_id].apply(part)
+        for node, part in subs.on_event(changes_between(source, churn.m.snapshot())):
+            copies[node.node_id].apply(part)
+        for node_id, copy in copies.items():
+            node = subs.nodes[node_id]
+            expected = slice_model(subs.index, slice_keys(
+                subs.index, interest(subs.index, node.datapaths, node.watch)))
+            assert copy.model == expected, (seed, step, node_id)
+
+
+def test_node_ids_match_the_kits_datapaths():
+    m = ModelBuilder()
+    dp = m.datapath("0")
+    assert m.model["datapaths"][dp]["node_id"] == "0"

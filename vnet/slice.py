@@ -1,0 +1,230 @@
+"""Each datapath's slice of the model: the rows its vna needs, and nothing else.
+
+OVN's conditional monitoring, for wakame-vnet: vnmgr sends an agent only the rows its
+datapath can use (docs/model-slice.md, "Slices").  The slice of a set of datapaths D is
+
+* **local interfaces** L: interfaces owned by D, claimed on D (any `active_interfaces`
+  row there) or **watched** by the agent (a port of its bridge names the interface by
+  `iface-id` or by `port_name`, so the agent can claim a VM that arrives there);
+* **networks** S: the networks of L's leases; the networks of every router (route link)
+  with a route on one of them (routing from L reaches them, one hop, as the distributed
+  router does); the networks of the members of L's security groups and of the groups
+  their rules name (their addresses are rule sources); the networks of host interfaces
+  (the underlay);
+* **rows**: every datapath and security group (small, global), the networks in S, the
+  interfaces with a lease in S plus L, the host interfaces and those the datapath_networks
+  and routes kept name; the route links with a route on a network of L; then every other
+  row whose references all point into the slice (a lease in a network outside S is left
+  out, and with it nothing dangles: the slice is closed under references).
+
+Pure functions over `ModelIndex`, an incrementally maintained index of the whole model
+(rows as in model-slice.md: resource -> uuid -> row), so vnmgr recomputes one
+datapath's slice in O(its size).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vnet import models as m
+from vnet.serialize import references
+
+Row = dict[str, Any]
+Key = tuple[str, str]  # (resource, uuid)
+
+RESOURCES: tuple[str, ...] = tuple(m.MODELS)  # parents before children
+REFS: dict[str, tuple[tuple[str, str], ...]] = {r: references(r) for r in RESOURCES}
+# Rows every slice holds whatever the datapath: few, and read by every datapath.
+GLOBAL_RESOURCES = frozenset({"datapaths", "security_groups"})
+# A security group rule's source may name another group (vnet.sg_rules).
+_GROUP_UUID = re.compile(r"\bsg-[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What an agent's bridge shows: `dpid` ("0x%016x" or None before the switch
+    connects), the `iface-id`s and the names of its ports."""
+
+    dpid: str | None = None
+    iface_ids: frozenset[str] = frozenset()
+    port_names: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None) -> Watch:
+        """From the JSON object agents send: {"dpid", "iface_ids": [...],
+        "port_names": [...]}; raises ValueError on a wrong shape."""
+        params = params or {}
+        if not isinstance(params, Mapping):
+            raise ValueError("watch must be an object")
+        dpid = params.get("dpid")
+        lists = {k: params.get(k) or [] for k in ("iface_ids", "port_names")}
+        if dpid is not None and not isinstance(dpid, str):
+            raise ValueError("watch.dpid must be a string")
+        for name, value in lists.items():
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"watch.{name} must be a list of strings")
+        return cls(dpid, frozenset(lists["iface_ids"]), frozenset(lists["port_names"]))
+
+    def to_params(self) -> dict[str, Any]:
+        return {"dpid": self.dpid, "iface_ids": sorted(self.iface_ids),
+                "port_names": sorted(self.port_names)}
+
+
+class ModelIndex:
+    """The whole model plus the reverse references the slice walks: children of a row by
+    resource, interfaces by port name, host interfaces, datapaths by node_id and dpid.
+    `apply` takes an event's changes (model-slice.md shape)."""
+
+    def __init__(self, model: Mapping[str, Mapping[str, Row]]) -> None:
+        self.model: dict[str, dict[str, Row]] = {r: {} for r in RESOURCES}
+        # (parent resource, parent uuid) -> child resource -> {child uuid}
+        self.children: dict[Key, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        self.by_port_name: dict[str, set[str]] = defaultdict(set)
+        self.hosts: set[str] = set()
+        for resource in RESOURCES:
+            for uuid, row in (model.get(resource) or {}).items():
+                self._add(resource, uuid, row)
+
+    def row(self, resource: str, uuid: str | None) -> Row | None:
+        return self.model.get(resource, {}).get(uuid) if uuid is not None else None
+
+    def kids(self, resource: str, uuid: str, child: str) -> set[str]:
+        found = self.children.get((resource, uuid))
+        return found.get(child, set()) if found is not None else set()
+
+    def apply(self, changes: Iterable[Mapping[str, Any]]) -> None:
+        for change in changes:
+            resource, uuid = change["resource"], change["uuid"]
+            old = self.model.get(resource, {}).get(uuid)
+            if old is not None:
+                self._remove(resource, uuid, old)
+            if change["op"] == "upsert":
+                self._add(resource, uuid, change["data"])
+
+    def _add(self, resource: str, uuid: str, row: Row) -> None:
+        self.model.setdefault(resource, {})[uuid] = row
+        for key, parent in REFS.get(resource, ()):
+            if row.get(key) is not None:
+                self.children[(parent, row[key])][resource].add(uuid)
+        if resource == "interfaces":
+            if row.get("port_name"):
+                self.by_port_name[row["port_name"]].add(uuid)
+            if row.get("mode") == "host":
+                self.hosts.add(uuid)
+
+    def _remove(self, resource: str, uuid: str, row: Row) -> None:
+        del self.model[resource][uuid]
+        for key, parent in REFS.get(resource, ()):
+            kids = self.children.get((parent, row.get(key)))
+            if kids is not None:
+                kids[resource].discard(uuid)
+        if resource == "interfaces":
+            self.by_port_name.get(row.get("port_name") or "", set()).discard(uuid)
+            self.hosts.discard(uuid)
+
+    def datapaths_of(self, node_id: str | None, watch: Watch) -> set[str]:
+        """The datapaths an agent runs: those with its node_id, and the one with the dpid
+        its switch reported."""
+        return {uuid for uuid, dp in self.model["datapaths"].items()
+                if (node_id is not None and dp.get("node_id") == node_id)
+                or (watch.dpid is not None and dp.get("dpid") == watch.dpid)}
+
+
+@dataclass
+class Interest:
+    """What a datapath set's slice is built from (module docstring)."""
+
+    datapaths: set[str] = field(default_factory=set)
+    local: set[str] = field(default_factory=set)  # interfaces L
+    networks: set[str] = field(default_factory=set)  # S
+    route_links: set[str] = field(default_factory=set)
+    groups: set[str] = field(default_factory=set)  # security groups whose members count
+
+
+def _networks_of(index: ModelIndex, interfaces: Iterable[str]) -> set[str]:
+    return {index.model["ip_leases"][lease]["network_uuid"]
+            for iface in interfaces for lease in index.kids("interfaces", iface, "ip_leases")}
+
+
+def interest(index: ModelIndex, datapaths: set[str], watch: Watch) -> Interest:
+    """L, S and the route links of `datapaths` (module docstring)."""
+    out = Interest(datapaths=set(datapaths))
+    local = out.local
+    for dp in datapaths:
+        local |= index.kids("datapaths", dp, "interfaces")
+        local |= {index.model["active_interfaces"][a]["interface_uuid"]
+                  for a in index.kids("datapaths", dp, "active_interfaces")}
+    interfaces = index.model["interfaces"]
+    local |= {i for i in watch.iface_ids if i in interfaces}
+    for name in watch.port_names:
+        local |= {i for i in index.by_port_name.get(name, ())
+                  if interfaces[i].get("owner_datapath_uuid") in datapaths | {None}}
+    near = _networks_of(index, local)
+    routes = index.model["routes"]
+    for network in near:
+        out.route_links |= {routes[r]["route_link_uuid"]
+                            for r in index.kids("networks", network, "routes")}
+    routed = {routes[r]["network_uuid"] for link in out.route_links
+              for r in index.kids("route_links", link, "routes")}
+    isg = index.model["interface_security_groups"]
+    groups = {isg[j]["security_group_uuid"] for i in local
+              for j in index.kids("interfaces", i, "interface_security_groups")}
+    for group in list(groups):
+        row = index.row("security_groups", group)
+        named = set(_GROUP_UUID.findall(row.get("rules") or "")) if row else set()
+        groups |= {g for g in named if g in index.model["security_groups"]}
+    out.groups = groups
+    members = {isg[j]["interface_uuid"] for g in groups
+               for j in index.kids("security_groups", g, "interface_security_groups")}
+    out.networks = near | routed | _networks_of(index, members) | _networks_of(index, index.hosts)
+    return out
+
+
+def slice_keys(index: ModelIndex, it: Interest) -> set[Key]:
+    """Every (resource, uuid) of the slice (module docstring)."""
+    model = index.model
+    keep: dict[str, set[str]] = {
+        "datapaths": set(model["datapaths"]),
+        "security_groups": set(model["security_groups"]),
+        "networks": {n for n in it.networks if n in model["networks"]},
+        "route_links": {r for r in it.route_links if r in model["route_links"]},
+    }
+    ifaces = set(it.local) | index.hosts
+    for network in keep["networks"]:
+        ifaces |= {model["ip_leases"][lease]["interface_uuid"]
+                   for lease in index.kids("networks", network, "ip_leases")}
+        ifaces |= {model["datapath_networks"][d]["interface_uuid"]
+                   for d in index.kids("networks", network, "datapath_networks")}
+    for link in keep["route_links"]:
+        ifaces |= {model["routes"][r]["interface_uuid"]
+                   for r in index.kids("route_links", link, "routes")}
+        ifaces |= {model["datapath_route_links"][d]["interface_uuid"]
+                   for d in index.kids("route_links", link, "datapath_route_links")}
+    keep["interfaces"] = {i for i in ifaces if i in model["interfaces"]}
+    for resource in RESOURCES:
+        if resource in keep:
+            continue
+        refs = REFS[resource]
+        # Candidates: children of a kept row of the first non-global parent resource.
+        parent = next(p for _k, p in refs if p not in GLOBAL_RESOURCES)
+        found: set[str] = set()
+        for uuid in keep.get(parent, ()):
+            found |= index.kids(parent, uuid, resource)
+        rows = model[resource]
+        keep[resource] = {
+            uuid for uuid in found
+            if all(rows[uuid].get(k) is None or rows[uuid][k] in keep.get(p, ())
+                   for k, p in refs)}
+    return {(resource, uuid) for resource, uuids in keep.items() for uuid in uuids}
+
+
+def slice_model(index: ModelIndex, keys: Iterable[Key]) -> dict[str, dict[str, Row]]:
+    """The snapshot shape ({resource: {uuid: row}}, every resource present) of `keys`."""
+    out: dict[str, dict[str, Row]] = {r: {} for r in RESOURCES}
+    for resource, uuid in keys:
+        out[resource][uuid] = index.model[resource][uuid]
+    return out

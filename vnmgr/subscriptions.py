@@ -1,0 +1,201 @@
+"""Which agent gets which change: each node's slice, kept current event by event.
+
+vnmgr keeps the whole model in memory (`vnet.slice.ModelIndex`, updated from its own
+events) and, per node (an agent, by its `node_id`), the set of rows its slice holds and a
+message counter `n`.  An event goes to a node only with the rows of its slice; when a
+change moves the slice itself (a VM bound on the node's datapath, a route to a new
+network, a port that appears on its bridge) the node also gets the rows entering it as
+upserts and the rows leaving it as deletes, so its copy always equals its slice
+(docs/messaging.md, "Slices").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vnet.slice import (
+    GLOBAL_RESOURCES,
+    REFS,
+    Key,
+    ModelIndex,
+    Row,
+    Watch,
+    interest,
+    slice_keys,
+    slice_model,
+)
+
+log = logging.getLogger("vnmgr.subscriptions")
+
+Change = dict[str, Any]
+# A change of these fields of a row can move slices (module vnet.slice).
+_INTEREST_FIELDS = {
+    "datapaths": ("node_id", "dpid"),
+    "interfaces": ("owner_datapath_uuid", "port_name", "mode"),
+    "security_groups": ("rules",),
+}
+
+
+@dataclass
+class Node:
+    """One agent's subscription: what it watches, its slice's keys, its datapaths, the
+    number of the last message sent on its topic."""
+
+    node_id: str
+    watch: Watch
+    keys: set[Key] = field(default_factory=set)
+    datapaths: set[str] = field(default_factory=set)
+    n: int = 0
+    registered_at: float = field(default_factory=time.monotonic)
+
+
+class Subscriptions:
+    def __init__(self, index: ModelIndex) -> None:
+        self.index = index
+        self.nodes: dict[str, Node] = {}
+        self.recomputed = 0  # slices recomputed (metrics)
+
+    # ------------------------------------------------------------ agents
+    def register(self, node_id: str, watch: Watch) -> tuple[dict[str, dict[str, Row]], int]:
+        """A snapshot of the node's slice and the number of the last message sent on its
+        topic (messages up to it are in the snapshot)."""
+        node = self.nodes.get(node_id)
+        if node is None:
+            node = self.nodes[node_id] = Node(node_id, watch)
+        node.watch = watch
+        self._recompute(node)
+        return slice_model(self.index, node.keys), node.n
+
+    def set_watch(self, node_id: str, watch: Watch) -> list[tuple[Node, list[Change]]]:
+        """The message for the node if its new watch moves its slice."""
+        node = self.nodes.get(node_id)
+        if node is None or node.watch == watch:
+            return []
+        node.watch = watch
+        old = node.keys
+        self._recompute(node)
+        changes = self._diff(old, node.keys, {})
+        return [(node, changes)] if changes else []
+
+    # ------------------------------------------------------------ events
+    def on_event(self, changes: list[Change]) -> list[tuple[Node, list[Change]]]:
+        """Applies an event to the index; returns each node's part of it (nodes with
+        nothing to receive are left out)."""
+        index = self.index
+        olds = {(c["resource"], c["uuid"]): index.row(c["resource"], c["uuid"])
+                for c in changes}
+        moved = self._nodes_moved(changes, olds)
+        touched = self._touched_keys(changes, olds)
+        index.apply(changes)
+        by_key = {(c["resource"], c["uuid"]): c for c in changes}
+        out: list[tuple[Node, list[Change]]] = []
+        global_changes = [c for c in changes if c["resource"] in GLOBAL_RESOURCES]
+        for node in self.nodes.values():
+            if node.node_id in moved or not node.keys.isdisjoint(touched):
+                old = node.keys
+                self._recompute(node)
+                part = self._diff(old, node.keys, by_key)
+            else:
+                part = list(global_changes)
+            if part:
+                out.append((node, part))
+        return out
+
+    def _touched_keys(self, changes: list[Change], olds: Mapping[Key, Row | None]
+                      ) -> set[Key]:
+        """Non-global rows whose presence in a slice means the node must look again: the
+        changed rows and their non-global parents, before and after."""
+        touched: set[Key] = set()
+        for c in changes:
+            resource = c["resource"]
+            if resource in GLOBAL_RESOURCES:
+                continue
+            touched.add((resource, c["uuid"]))
+            for row in (olds.get((resource, c["uuid"])), c.get("data")):
+                for key, parent in REFS[resource]:
+                    if row and row.get(key) is not None and parent not in GLOBAL_RESOURCES:
+                        touched.add((parent, row[key]))
+        return touched
+
+    def _nodes_moved(self, changes: list[Change], olds: Mapping[Key, Row | None]) -> set[str]:
+        """Nodes whose slice may move for reasons their current keys cannot show: a row
+        naming one of their datapaths, an interface they watch, a datapath of theirs, a
+        security group change (rules, membership)."""
+        datapaths: set[str] = set()
+        identities: set[tuple[str, str]] = set()  # ("node_id"|"dpid", value) of datapaths
+        names: set[str] = set()
+        ifaces: set[str] = set()
+        everyone_with_groups = False
+        for c in changes:
+            resource, uuid = c["resource"], c["uuid"]
+            rows = [r for r in (olds.get((resource, uuid)), c.get("data")) if r]
+            if resource == "datapaths":
+                fields = _INTEREST_FIELDS["datapaths"]
+                if len({tuple(r.get(f) for f in fields) for r in rows}) != 1 or len(rows) < 2:
+                    datapaths.add(uuid)
+                    identities |= {(f, r[f]) for r in rows for f in fields if r.get(f)}
+            elif resource in ("interface_security_groups", "security_groups"):
+                if resource == "interface_security_groups" or len(
+                        {r.get("rules") for r in rows}) != 1 or len(rows) < 2:
+                    everyone_with_groups = True
+            for row in rows:
+                for key, parent in REFS[resource]:
+                    if parent == "datapaths" and row.get(key):
+                        datapaths.add(row[key])
+                if resource == "interfaces":
+                    ifaces.add(uuid)
+                    if row.get("port_name"):
+                        names.add(row["port_name"])
+                    if row.get("mode") == "host":
+                        return set(self.nodes)  # the underlay moved: every slice
+        moved = set()
+        for node in self.nodes.values():
+            if (not node.datapaths.isdisjoint(datapaths)
+                    or not node.watch.iface_ids.isdisjoint(ifaces)
+                    or not node.watch.port_names.isdisjoint(names)
+                    or ("node_id", node.node_id) in identities
+                    or ("dpid", node.watch.dpid) in identities
+                    or (everyone_with_groups
+                        and any(k[0] == "interface_security_groups" for k in node.keys))):
+                moved.add(node.node_id)
+        return moved
+
+    # ------------------------------------------------------------ slices
+    def _recompute(self, node: Node) -> None:
+        node.datapaths = self.index.datapaths_of(node.node_id, node.watch)
+        node.keys = slice_keys(self.index, interest(self.index, node.datapaths, node.watch))
+        self.recomputed += 1
+
+    def _diff(self, old: set[Key], new: set[Key], event: Mapping[Key, Change]
+              ) -> list[Change]:
+        """The changes that turn a copy of slice `old` into slice `new` after `event`:
+        the event's changes of rows in either, rows entering as upserts, rows leaving
+        as deletes (with their row)."""
+        model = self.index.model
+        out: list[Change] = []
+        for key, change in event.items():
+            if key in new:
+                out.append(change)
+            elif key in old:
+                row = change.get("data") or model[key[0]].get(key[1])
+                out.append({"resource": key[0], "uuid": key[1], "op": "delete", "data": row})
+        for key in new - old:
+            if key not in event:
+                out.append({"resource": key[0], "uuid": key[1], "op": "upsert",
+                            "data": model[key[0]][key[1]]})
+        for key in old - new:
+            if key not in event:
+                out.append({"resource": key[0], "uuid": key[1], "op": "delete",
+                            "data": model[key[0]].get(key[1])})
+        return out
+
+
+def all_changes(model: Mapping[str, Mapping[str, Row]]) -> Iterable[Change]:
+    """Every row of a model as an upsert (tests and reloads)."""
+    for resource, rows in model.items():
+        for uuid, row in rows.items():
+            yield {"resource": resource, "uuid": uuid, "op": "upsert", "data": row}
