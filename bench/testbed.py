@@ -11,7 +11,12 @@ Topology per size N (one lab, removed on exit):
   - N vif interfaces, 10 per network with one IP lease each: a handful are real VM
     namespaces plugged into h1/h2 (LOCAL_VMS), all others are owned by h2 or the
     model-only datapaths (remote vifs);
-  - ROUTERS distributed routers, each joining two networks.
+  - ROUTERS distributed routers, each joining two networks;
+  - one more vif per network owned by h1 but bound nowhere (a VM expected there), so
+    that h1's slice (vnet.slice) holds every network: h1 is the datapath at the limit,
+    with the flows of all N interfaces, as before slicing; h2's slice holds only the
+    networks of its VMs and what their router reaches.  The convergence network has
+    such a vif on h1 and on h2.
 The model is written through vnmgr's RPC (the same path the webapi uses).
 """
 
@@ -236,6 +241,8 @@ def build(lab: Lab, n: int) -> Bed:
                          ipv4_address=ip)
                 claims[owner].append(f"if-{i:05d}x{j}")
             interfaces += 1
+        expect(bed, "h1", nw, f"if-{i:05d}h1", cidr.network_address + 250,
+               f"16:fe:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}:01")
     for dp, uuids in claims.items():
         report_ports(bed, dp, uuids)
     # Routers: router k joins networks 2k and 2k+1 (gateway .1 on each).
@@ -260,12 +267,21 @@ def build(lab: Lab, n: int) -> Bed:
         bed.call("create", "datapath_networks", datapath_uuid=f"dp-{hv}", network_uuid=CONV_NET,
                  broadcast_mac_address=f"02:fc:{int(hv[1]):02x}:00:00:01",
                  interface_uuid=f"if-{hv}ul")
+        expect(bed, hv, CONV_NET, f"if-conv{hv}", ipaddress.IPv4Address(f"10.250.255.{int(hv[1])}"),
+               f"16:fd:00:00:00:{int(hv[1]):02x}")
     bed.conv_datapath = datapaths[-1]
     bed.populate_seconds = time.monotonic() - started
     bed.counts = {"interfaces": interfaces, "local_vifs": len(bed.vms), "networks": networks,
                   "routers": routers, "datapaths": len(datapaths),
                   "model_only_datapaths": REMOTE_DATAPATHS}
     return bed
+
+
+def expect(bed: Bed, hv: str, network: str, uuid: str, ip: ipaddress.IPv4Address,
+           mac: str) -> None:
+    """A vif owned by `hv` that no port carries yet: it puts `network` in hv's slice."""
+    bed.call("create", "interfaces", uuid=uuid, mode="vif", owner_datapath_uuid=f"dp-{hv}",
+             mac_address=mac, network_uuid=network, ipv4_address=str(ip))
 
 
 def report_ports(bed: Bed, datapath: str, uuids: list[str]) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +140,7 @@ class Interest:
 
     datapaths: set[str] = field(default_factory=set)
     local: set[str] = field(default_factory=set)  # interfaces L
+    near: set[str] = field(default_factory=set)  # the networks of L's leases
     networks: set[str] = field(default_factory=set)  # S
     route_links: set[str] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)  # security groups whose members count
@@ -163,7 +164,7 @@ def interest(index: ModelIndex, datapaths: set[str], watch: Watch) -> Interest:
     for name in watch.port_names:
         local |= {i for i in index.by_port_name.get(name, ())
                   if interfaces[i].get("owner_datapath_uuid") in datapaths | {None}}
-    near = _networks_of(index, local)
+    near = out.near = _networks_of(index, local)
     routes = index.model["routes"]
     for network in near:
         out.route_links |= {routes[r]["route_link_uuid"]
@@ -220,6 +221,37 @@ def slice_keys(index: ModelIndex, it: Interest) -> set[Key]:
             if all(rows[uuid].get(k) is None or rows[uuid][k] in keep.get(p, ())
                    for k, p in refs)}
     return {(resource, uuid) for resource, uuids in keep.items() for uuid in uuids}
+
+
+# Children whose presence makes their interface part of the slice (slice_keys).
+_NAMING_CHILDREN = (("ip_leases", "network_uuid", "networks"),
+                    ("datapath_networks", "network_uuid", "networks"),
+                    ("routes", "route_link_uuid", "route_links"),
+                    ("datapath_route_links", "route_link_uuid", "route_links"))
+
+
+def in_slice(index: ModelIndex, it: Interest, resource: str, uuid: str,
+             member: Callable[[Key], bool]) -> bool:
+    """Whether an existing row belongs to the slice of `it`, given `member` for the rows
+    it references: the same rule as slice_keys, one row at a time."""
+    model = index.model
+    if uuid not in model[resource]:
+        return False
+    if resource in GLOBAL_RESOURCES:
+        return True
+    if resource == "networks":
+        return uuid in it.networks
+    if resource == "route_links":
+        return uuid in it.route_links
+    if resource == "interfaces":
+        if uuid in it.local or uuid in index.hosts:
+            return True
+        wanted = {"networks": it.networks, "route_links": it.route_links}
+        return any(model[child][c][key] in wanted[kind]
+                   for child, key, kind in _NAMING_CHILDREN
+                   for c in index.kids("interfaces", uuid, child))
+    row = model[resource][uuid]
+    return all(row.get(k) is None or member((p, row[k])) for k, p in REFS[resource])
 
 
 def slice_model(index: ModelIndex, keys: Iterable[Key]) -> dict[str, dict[str, Row]]:

@@ -11,6 +11,7 @@ upserts and the rows leaving it as deletes, so its copy always equals its slice
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -20,10 +21,13 @@ from typing import Any
 from vnet.slice import (
     GLOBAL_RESOURCES,
     REFS,
+    RESOURCES,
+    Interest,
     Key,
     ModelIndex,
     Row,
     Watch,
+    in_slice,
     interest,
     slice_keys,
     slice_model,
@@ -32,6 +36,9 @@ from vnet.slice import (
 log = logging.getLogger("vnmgr.subscriptions")
 
 Change = dict[str, Any]
+# Rows whose presence decides whether the interface they name is in a slice.
+_NAMES_ITS_INTERFACE = frozenset({"ip_leases", "datapath_networks", "routes",
+                                  "datapath_route_links"})
 # A change of these fields of a row can move slices (module vnet.slice).
 _INTEREST_FIELDS = {
     "datapaths": ("node_id", "dpid"),
@@ -49,6 +56,7 @@ class Node:
     watch: Watch
     keys: set[Key] = field(default_factory=set)
     datapaths: set[str] = field(default_factory=set)
+    interest: Interest = field(default_factory=Interest)
     n: int = 0
     registered_at: float = field(default_factory=time.monotonic)
 
@@ -57,7 +65,8 @@ class Subscriptions:
     def __init__(self, index: ModelIndex) -> None:
         self.index = index
         self.nodes: dict[str, Node] = {}
-        self.recomputed = 0  # slices recomputed (metrics)
+        self.recomputed = 0  # slices recomputed in full (metrics)
+        self.incremental = 0  # slices updated row by row
 
     # ------------------------------------------------------------ agents
     def register(self, node_id: str, watch: Watch) -> tuple[dict[str, dict[str, Row]], int]:
@@ -95,15 +104,96 @@ class Subscriptions:
         out: list[tuple[Node, list[Change]]] = []
         global_changes = [c for c in changes if c["resource"] in GLOBAL_RESOURCES]
         for node in self.nodes.values():
-            if node.node_id in moved or not node.keys.isdisjoint(touched):
+            if node.node_id in moved or self._moves_interest(node, changes, olds):
                 old = node.keys
                 self._recompute(node)
                 part = self._diff(old, node.keys, by_key)
+            elif not node.keys.isdisjoint(touched):
+                part = self._incremental(node, changes, olds, by_key)
             else:
-                part = list(global_changes)
+                part = global_changes
+                for c in global_changes:  # every slice holds every global row
+                    key = (c["resource"], c["uuid"])
+                    if c["op"] == "upsert":
+                        node.keys.add(key)
+                    else:
+                        node.keys.discard(key)
             if part:
                 out.append((node, part))
         return out
+
+    def _moves_interest(self, node: Node, changes: list[Change],
+                        olds: Mapping[Key, Row | None]) -> bool:
+        """Whether the event may change the node's L, S or route links (vnet.slice):
+        a lease of a local or host interface or of a group member, a route on a near
+        network or of one of its route links, a local interface itself."""
+        it = node.interest
+        for c in changes:
+            resource = c["resource"]
+            if resource not in ("ip_leases", "routes", "interfaces"):
+                continue
+            for row in (olds.get((resource, c["uuid"])), c.get("data")):
+                if not row:
+                    continue
+                if resource == "interfaces" and c["uuid"] in it.local:
+                    return True
+                if resource == "ip_leases" and (row["interface_uuid"] in it.local
+                                                or row["interface_uuid"] in self.index.hosts
+                                                or (it.groups and row["network_uuid"]
+                                                    not in it.networks)):
+                    return True
+                if resource == "routes" and (row["network_uuid"] in it.near
+                                             or row["route_link_uuid"] in it.route_links):
+                    return True
+        return False
+
+    def _incremental(self, node: Node, changes: list[Change], olds: Mapping[Key, Row | None],
+                     event: Mapping[Key, Change]) -> list[Change]:
+        """The node's part of an event that leaves its interest as it was: each changed
+        row, and the interface a changed lease/join/route names, is judged again
+        (vnet.slice.in_slice), then the children of any row that entered or left."""
+        index, it, keys = self.index, node.interest, node.keys
+        entering: set[Key] = set()
+        leaving: set[Key] = set()
+
+        def member(key: Key) -> bool:
+            return key in entering or (key in keys and key not in leaving)
+
+        order = {r: i for i, r in enumerate(RESOURCES)}
+        queue: list[tuple[int, str, str]] = []
+        for c in changes:
+            resource = c["resource"]
+            heapq.heappush(queue, (order[resource], resource, c["uuid"]))
+            for row in (olds.get((resource, c["uuid"])), c.get("data")):
+                if row and resource in _NAMES_ITS_INTERFACE and row.get("interface_uuid"):
+                    heapq.heappush(queue, (order["interfaces"], "interfaces",
+                                           row["interface_uuid"]))
+        seen: set[Key] = set()
+        while queue:
+            _, resource, uuid = heapq.heappop(queue)
+            key = (resource, uuid)
+            if key in seen:
+                continue
+            seen.add(key)
+            was, now = member(key), in_slice(index, it, resource, uuid, member)
+            if was == now:
+                continue
+            if now:
+                leaving.discard(key)
+                if key not in keys:
+                    entering.add(key)
+            else:
+                entering.discard(key)
+                if key in keys:
+                    leaving.add(key)
+            for child, uuids in index.children.get(key, {}).items():
+                for u in uuids:
+                    heapq.heappush(queue, (order[child], child, u))
+        old_member = {k for k in event if k in keys}
+        keys -= leaving
+        keys |= entering
+        self.incremental += 1
+        return self._changes(old_member, keys, entering, leaving, event)
 
     def _touched_keys(self, changes: list[Change], olds: Mapping[Key, Row | None]
                       ) -> set[Key]:
@@ -167,27 +257,33 @@ class Subscriptions:
     # ------------------------------------------------------------ slices
     def _recompute(self, node: Node) -> None:
         node.datapaths = self.index.datapaths_of(node.node_id, node.watch)
-        node.keys = slice_keys(self.index, interest(self.index, node.datapaths, node.watch))
+        node.interest = interest(self.index, node.datapaths, node.watch)
+        node.keys = slice_keys(self.index, node.interest)
         self.recomputed += 1
 
     def _diff(self, old: set[Key], new: set[Key], event: Mapping[Key, Change]
               ) -> list[Change]:
-        """The changes that turn a copy of slice `old` into slice `new` after `event`:
-        the event's changes of rows in either, rows entering as upserts, rows leaving
-        as deletes (with their row)."""
+        """The changes that turn a copy of slice `old` into slice `new` after `event`."""
+        return self._changes({k for k in event if k in old}, new, new - old, old - new, event)
+
+    def _changes(self, old_member: set[Key], new: set[Key], entering: set[Key],
+                 leaving: set[Key], event: Mapping[Key, Change]) -> list[Change]:
+        """The event's changes of rows in the slice before (`old_member`: those of the
+        event's keys that were in it) or after (`new`), then rows entering as upserts and
+        rows leaving as deletes (with their row)."""
         model = self.index.model
         out: list[Change] = []
         for key, change in event.items():
             if key in new:
                 out.append(change)
-            elif key in old:
+            elif key in old_member:
                 row = change.get("data") or model[key[0]].get(key[1])
                 out.append({"resource": key[0], "uuid": key[1], "op": "delete", "data": row})
-        for key in new - old:
+        for key in entering:
             if key not in event:
                 out.append({"resource": key[0], "uuid": key[1], "op": "upsert",
                             "data": model[key[0]][key[1]]})
-        for key in old - new:
+        for key in leaving:
             if key not in event:
                 out.append({"resource": key[0], "uuid": key[1], "op": "delete",
                             "data": model[key[0]].get(key[1])})

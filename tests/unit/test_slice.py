@@ -110,3 +110,34 @@ def test_node_ids_match_the_kits_datapaths():
     m = ModelBuilder()
     dp = m.datapath("0")
     assert m.model["datapaths"][dp]["node_id"] == "0"
+
+
+def test_a_port_watched_before_its_interface_exists_brings_it_when_created():
+    m = routed_world()
+    subs = Subscriptions(ModelIndex(m.snapshot()))
+    copy = ModelStore()
+    copy.load(subs.register("1", Watch(iface_ids=frozenset({"if-new"})))[0])
+    store = ModelStore()
+    store.load(m.snapshot())
+    nw3 = m.network("3", "10.3.0.0/24")
+    m.vif("new", None, nw3, "10.3.0.5")
+    parts = subs.on_event(changes_between(store, m.snapshot()))
+    assert [node.node_id for node, _ in parts] == ["1"]
+    copy.apply(parts[0][1])
+    assert "if-new" in copy.model["interfaces"] and "nw-3" in copy.model["networks"]
+
+
+def test_a_remote_vif_on_a_network_in_the_slice_goes_only_where_it_is_needed():
+    m = routed_world()  # dp-1 has nw-1 (and routes to nw-2), dp-2 has nw-2 (and nw-1)
+    nw3 = m.network("3", "10.3.0.0/24")
+    m.vif("c", "dp-2", nw3, "10.3.0.30")
+    m.datapath("3")  # no agent
+    subs = Subscriptions(ModelIndex(m.snapshot()))
+    for node in ("1", "2"):
+        subs.register(node, Watch())
+    store = ModelStore()
+    store.load(m.snapshot())
+    m.vif("d", "dp-3", nw3, "10.3.0.40")  # nw-3 is only in dp-2's slice
+    parts = subs.on_event(changes_between(store, m.snapshot()))
+    assert [node.node_id for node, _ in parts] == ["2"]
+    assert subs.recomputed == 2  # the registrations: the event was applied row by row
