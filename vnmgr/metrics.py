@@ -18,8 +18,15 @@ def collect(service: Vnmgr) -> Iterable[Sample]:
     yield "vnet_vnmgr_events_published_total", {}, service.counters["events_published"]
     yield "vnet_vnmgr_internal_errors_total", {}, service.counters["errors"]
     yield "vnet_vnmgr_sequence", {}, service._seq or 0
+    yield "vnet_vnmgr_slice_messages_total", {}, service.counters["slice_messages"]
     for node, status in service.agents.items():
         yield "vnet_vnmgr_agent_seq", {"node_id": node}, float(status.get("seq", 0))
+    subscriptions = service.subscriptions
+    if subscriptions is not None:
+        yield "vnet_vnmgr_slices_recomputed_total", {}, subscriptions.recomputed
+        yield "vnet_vnmgr_slices_updated_total", {}, subscriptions.incremental
+        for node in list(subscriptions.nodes.values()):
+            yield "vnet_vnmgr_slice_rows", {"node_id": node.node_id}, len(node.keys)
 
 
 def start_metrics_server(service: Vnmgr, host: str, port: str) -> ThreadingHTTPServer | None:

@@ -48,7 +48,8 @@ class Vnmgr:
         self.pub.bind(pub_endpoint)
         self.heartbeat_interval = heartbeat_interval
         self.agents: dict[str, dict[str, Any]] = {}
-        self.counters = {"requests": 0, "writes": 0, "events_published": 0, "errors": 0}
+        self.counters = {"requests": 0, "writes": 0, "events_published": 0, "errors": 0,
+                         "slice_messages": 0}
         self.running = True
         self._seq: int | None = None
         # The model in memory for slicing (vnmgr.subscriptions), loaded on first use; its
@@ -170,7 +171,7 @@ class Vnmgr:
             node.n += 1
             self.pub.send_multipart([node_topic(node.node_id),
                                      encode({"seq": seq, "n": node.n}), body])
-            self.counters["slice_messages"] = self.counters.get("slice_messages", 0) + 1
+            self.counters["slice_messages"] += 1
 
     def _subscriptions(self) -> Subscriptions:
         """The in-memory model, (re)loaded when missing or behind the database (which
@@ -262,7 +263,9 @@ class Vnmgr:
 
     def _op_agents(self, _request: dict[str, Any]) -> dict[str, Any]:
         seq = self.current_seq()
+        nodes = self.subscriptions.nodes if self.subscriptions is not None else {}
         return {"seq": seq, "agents": {
             node: {**status, "lag": max(0, seq - int(status.get("seq", 0))),
-                   "age": time.time() - status["reported_at"]}
+                   "age": time.time() - status["reported_at"],
+                   "slice_rows": len(nodes[node].keys) if node in nodes else None}
             for node, status in self.agents.items()}}

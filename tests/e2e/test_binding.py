@@ -168,3 +168,35 @@ def test_migration_moves_the_binding_and_traffic_resumes(cloud: Cloud) -> None:
         assert late, f"{label}: traffic did not resume after the migration: {result.seqs}"
         print(f"[{c.transport}] migration loss window ({label}): "
               f"{loss_window(result.seqs, 1):.2f} s, {result.received}/{count} replies")
+
+
+def wait_flows(c: Cloud, host: str, text: str, present: bool, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while bool(flows_naming(c, host, text)) != present:
+        assert time.monotonic() < deadline, f"{host}: flows naming {text} present={not present}"
+        time.sleep(0.1)
+
+
+def test_a_host_holds_a_network_only_while_a_vm_of_it_is_there(cloud: Cloud) -> None:
+    """Slices (docs/model-slice.md): h3 has no VM, so vnmgr sends it nothing of nw-a or
+    nw-b and its switch holds no flow of their VMs.  A VM port plugged there before its
+    interface exists (watched by iface-id) is claimed, bound, and brings the network
+    and what its router reaches: pings work at once, in both directions and routed.
+    When the interface goes, so do the flows."""
+    c = cloud
+    c.add_host("h3")
+    vm1, vm3 = c.vms["vm1"], c.vms["vm3"]
+    wait_flows(c, "h3", "priority=", present=True)  # its vna synced (datapath-wide flows)
+    time.sleep(1.0)
+    assert not flows_naming(c, "h3", vm1.mac) and not flows_naming(c, "h3", vm3.mac)
+    plug(c, "h3", "late", "10.1.0.31", "10:54:ff:00:aa:31", iface="if-late")
+    free_interface(c, "late", "10.1.0.31", "10:54:ff:00:aa:31")
+    wait_binding(c, "if-late", c.hosts["h3"].datapath_uuid)
+    c.wait_ping("late", vm1.ip)  # same network, h3 -> h1
+    c.wait_ping("late", vm3.ip)  # routed, h3 -> h2
+    c.wait_ping("vm1", "10.1.0.31")
+    assert flows_naming(c, "h3", vm1.mac) and flows_naming(c, "h3", vm3.mac)
+    c.api.delete("interfaces/if-late")
+    wait_flows(c, "h3", vm1.mac, present=False)
+    wait_flows(c, "h3", vm3.mac, present=False)
+    c.wait_ping("vm1", vm3.ip)  # the others never noticed
