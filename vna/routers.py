@@ -30,6 +30,7 @@ from typing import TypeVar
 
 from vna.pipeline import MAX_ROUTER_HOPS
 from vna.view import View
+from vnet.slice import is_transit
 
 Prefix = ipaddress.IPv4Network
 T = TypeVar("T")
@@ -152,7 +153,7 @@ class Topology:
         return router
 
     def _components(self) -> dict[str, frozenset[str]]:
-        # Routers sharing a network can hand packets to each other.
+        # Routers sharing a (transit) network can hand packets to each other.
         parent = {u: u for u in self.routers}
 
         def find(u: str) -> str:
@@ -161,7 +162,12 @@ class Topology:
                 u = parent[u]
             return u
 
-        for links in self.attached.values():
+        for network, links in self.attached.items():
+            # Only across a transit network can a path go on to the next router
+            # (vnet.slice.is_transit): tenants' routers that share an external network
+            # with next hops upstream are separate components, and separate slices.
+            if not is_transit(self.view.network(network), self.view.routes_on_network(network)):
+                continue
             for other in links[1:]:
                 parent[find(other)] = find(links[0])
         groups: dict[str, set[str]] = defaultdict(set)

@@ -7,15 +7,16 @@ datapath can use (docs/model-slice.md, "Slices").  The slice of a set of datapat
   row there) or **watched** by the agent (a port of its bridge names the interface by
   `iface-id` or by `port_name`, so the agent can claim a VM that arrives there);
 * **networks** S: the networks of L's leases; the networks of every router (route link)
-  with a route on one of them (routing from L reaches them, one hop, as the distributed
-  router does); the networks of the members of L's security groups and of the groups
+  with a route on one of them, and on through every transit network (`_is_transit`) to
+  the routers beyond, because the distributed router resolves a whole chain of routers
+  at the source; the networks of the members of L's security groups and of the groups
   their rules name (their addresses are rule sources); the networks of host interfaces
   (the underlay);
 * **rows**: every datapath and security group (small, global), the networks in S, the
-  interfaces with a lease in S plus L, the host interfaces and those the datapath_networks
-  and routes kept name; the route links with a route on a network of L; then every other
-  row whose references all point into the slice (a lease in a network outside S is left
-  out, and with it nothing dangles: the slice is closed under references).
+  interfaces with a lease in S plus L, the host interfaces and those the kept
+  datapath_networks and routes name, the route links reached; then every other row whose
+  references all point into the slice (a lease in a network outside S is left out, and
+  with it nothing dangles: the slice is closed under references).
 
 Pure functions over `ModelIndex`, an incrementally maintained index of the whole model
 (rows as in model-slice.md: resource -> uuid -> row), so vnmgr recomputes one
@@ -24,6 +25,7 @@ datapath's slice in O(its size).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -151,6 +153,61 @@ def _networks_of(index: ModelIndex, interfaces: Iterable[str]) -> set[str]:
             for iface in interfaces for lease in index.kids("interfaces", iface, "ip_leases")}
 
 
+def is_transit(network: Row | None, routes: Iterable[Row]) -> bool:
+    """Whether a routed path can cross `network` from one router to another: it is
+    virtual, or one of `routes` (the routes on it) sends onto it, without a next hop, a
+    prefix outside its subnet (vna.routers `Topology.resolve` then looks for the next
+    router there).  A physical network whose routes all end on it (its own subnet, or a
+    next hop) hands packets to its gateway and upstream, never to another router, so
+    the routers around it (tenants sharing an external network) stay in separate
+    slices."""
+    if network is None:
+        return False
+    if network.get("network_mode") != "physical":
+        return True
+    subnet = ipaddress.IPv4Network(f"{network['ipv4_network']}/{network['ipv4_prefix']}",
+                                   strict=False)
+    for route in routes:
+        if route.get("ipv4_gateway") or not route.get("egress", True):
+            continue
+        prefix = ipaddress.IPv4Network(f"{route['ipv4_network']}/{route['ipv4_prefix']}",
+                                       strict=False)
+        if not prefix.subnet_of(subnet):
+            return True
+    return False
+
+
+def _is_transit(index: ModelIndex, network: str) -> bool:
+    routes = index.model["routes"]
+    return is_transit(index.row("networks", network),
+                      (routes[r] for r in index.kids("networks", network, "routes")))
+
+
+def _routing_domain(index: ModelIndex, near: set[str]) -> tuple[set[str], set[str]]:
+    """(route links, networks) routing from `near` can reach: the routers with a route on
+    a near network, their networks, and on through every transit network to the routers
+    beyond (the distributed router resolves a path across a chain of routers at the
+    source, vna.routers)."""
+    routes = index.model["routes"]
+    links: set[str] = set()
+    reached = set(near)
+    frontier = list(near)
+    while frontier:
+        network = frontier.pop()
+        for r in index.kids("networks", network, "routes"):
+            link = routes[r]["route_link_uuid"]
+            if link in links:
+                continue
+            links.add(link)
+            for other in index.kids("route_links", link, "routes"):
+                out = routes[other]["network_uuid"]
+                if out not in reached:
+                    reached.add(out)
+                    if _is_transit(index, out):
+                        frontier.append(out)
+    return links, reached
+
+
 def interest(index: ModelIndex, datapaths: set[str], watch: Watch) -> Interest:
     """L, S and the route links of `datapaths` (module docstring)."""
     out = Interest(datapaths=set(datapaths))
@@ -165,12 +222,7 @@ def interest(index: ModelIndex, datapaths: set[str], watch: Watch) -> Interest:
         local |= {i for i in index.by_port_name.get(name, ())
                   if interfaces[i].get("owner_datapath_uuid") in datapaths | {None}}
     near = out.near = _networks_of(index, local)
-    routes = index.model["routes"]
-    for network in near:
-        out.route_links |= {routes[r]["route_link_uuid"]
-                            for r in index.kids("networks", network, "routes")}
-    routed = {routes[r]["network_uuid"] for link in out.route_links
-              for r in index.kids("route_links", link, "routes")}
+    out.route_links, routed = _routing_domain(index, near)
     isg = index.model["interface_security_groups"]
     groups = {isg[j]["security_group_uuid"] for i in local
               for j in index.kids("interfaces", i, "interface_security_groups")}

@@ -125,12 +125,12 @@ class Subscriptions:
     def _moves_interest(self, node: Node, changes: list[Change],
                         olds: Mapping[Key, Row | None]) -> bool:
         """Whether the event may change the node's L, S or route links (vnet.slice):
-        a lease of a local or host interface or of a group member, a route on a near
-        network or of one of its route links, a local interface itself."""
+        a lease of a local or host interface or of a group member, a route on a network
+        of its slice or of one of its route links, a network of it, a local interface."""
         it = node.interest
         for c in changes:
             resource = c["resource"]
-            if resource not in ("ip_leases", "routes", "interfaces"):
+            if resource not in ("ip_leases", "routes", "interfaces", "networks"):
                 continue
             for row in (olds.get((resource, c["uuid"])), c.get("data")):
                 if not row:
@@ -142,9 +142,11 @@ class Subscriptions:
                                                 or (it.groups and row["network_uuid"]
                                                     not in it.networks)):
                     return True
-                if resource == "routes" and (row["network_uuid"] in it.near
+                if resource == "routes" and (row["network_uuid"] in it.networks
                                              or row["route_link_uuid"] in it.route_links):
                     return True
+                if resource == "networks" and c["uuid"] in it.networks:
+                    return True  # its mode or subnet decides whether routing crosses it
         return False
 
     def _incremental(self, node: Node, changes: list[Change], olds: Mapping[Key, Row | None],

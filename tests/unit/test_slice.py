@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pytest
 from test_vna_incremental import Churn
-from vna_kit import Agent, ModelBuilder, routed_world
+from vna_kit import TUNNEL_PORT, Agent, ModelBuilder, routed_world, two_hosts
 
+from vna.features.gateway import KIND_GATEWAY, KIND_GATEWAY_FRAGMENT
 from vna.modelstore import ModelStore
+from vna.view import LocalBinding
 from vnet.slice import REFS, ModelIndex, Watch, interest, slice_keys, slice_model
 from vnmgr.subscriptions import Subscriptions
 
@@ -141,3 +143,66 @@ def test_a_remote_vif_on_a_network_in_the_slice_goes_only_where_it_is_needed():
     parts = subs.on_event(changes_between(store, m.snapshot()))
     assert [node.node_id for node, _ in parts] == ["2"]
     assert subs.recomputed == 2  # the registrations: the event was applied row by row
+
+
+def assert_owners_exact(model: dict, datapath: str, ports: dict[str, int]) -> dict:
+    """The slice's flows equal the whole model's for every owner in the slice, but the
+    echo answers (vna.features.gateway) for the addresses of routers outside it, which
+    only a shared non-transit network connects: those echoes go to that network's
+    gateway datapath, which answers them (its slice holds those routers)."""
+    binding = LocalBinding(datapath, "tunnel", ports, TUNNEL_PORT)
+    part, keys = sliced(model, datapath)
+    assert_closed(part)
+    ports_outside = {r["interface_uuid"] for r in model["routes"].values()
+                     if ("route_links", r["route_link_uuid"]) not in keys}
+    outside = {lease["ipv4_address"] for lease in model["ip_leases"].values()
+               if lease["interface_uuid"] in ports_outside}
+    full, mine = Agent(model, binding).desired, Agent(part, binding).desired
+    for owner in full._by_owner:
+        if owner[0] == "datapath" or (OWNER_RESOURCE[owner[0]], owner[1]) in keys:
+            expected = [f.cookie for f in full.owner_flows(owner)
+                        if not (f.kind in (KIND_GATEWAY, KIND_GATEWAY_FRAGMENT)
+                                and f.match_dict().get("ipv4_dst") in outside)]
+            assert (sorted(f.cookie for f in mine.owner_flows(owner))
+                    == sorted(expected)), owner
+    return part
+
+
+def test_a_chain_of_routers_is_in_the_slice_of_its_first_network():
+    """nw-a - r1 - nw-b - r2 - nw-e (tests/e2e/test_traceroute.py): the source datapath
+    resolves the whole chain, so its slice holds r2 and nw-e."""
+    m = two_hosts()
+    nwa, nwb, nwe = (m.network(n, c) for n, c in (("a", "10.1.0.0/24"),
+                                                  ("b", "10.2.0.0/24"), ("e", "10.5.0.0/24")))
+    m.vif("x", "dp-1", nwa, "10.1.0.11")
+    m.vif("y", "dp-2", nwe, "10.5.0.16")
+    r1 = m.router("r1", [(nwa, "10.1.0.1"), (nwb, "10.2.0.1")])
+    r2 = m.router("r2", [(nwb, "10.2.0.254"), (nwe, "10.5.0.1")])
+    m.route(r1, m.router_port(r1, nwb), nwb, "10.5.0.0/24")
+    m.route(r2, m.router_port(r2, nwb), nwb, "10.1.0.0/24")
+    part = assert_owners_exact(m.snapshot(), "dp-1", {"if-x": 1})
+    assert {"nw-e", "rl-r2"} <= set(part["networks"]) | set(part["route_links"])
+    assert "if-y" in part["interfaces"]
+
+
+def test_a_shared_physical_network_does_not_join_tenants_into_one_slice():
+    """Two tenants' routers with ports on one external network, each with its own
+    default route via the upstream: tenant A's host never gets tenant B's network."""
+    m = two_hosts()
+    ext = m.network("ext", "172.16.0.0/24", mode="physical")
+    nwa, nwb = m.network("a", "10.1.0.0/24"), m.network("b", "10.2.0.0/24")
+    m.vif("x", "dp-1", nwa, "10.1.0.11")
+    m.vif("y", "dp-2", nwb, "10.2.0.11")
+    for name, net, gw, ext_ip in (("ra", nwa, "10.1.0.1", "172.16.0.4"),
+                                  ("rb", nwb, "10.2.0.1", "172.16.0.5")):
+        link = m.router(name, [(net, gw), (ext, ext_ip)])
+        port = m.router_port(link, ext)
+        m.model["interfaces"][port]["owner_datapath_uuid"] = "dp-1"
+        m.route(link, port, ext, "0.0.0.0/0", gateway="172.16.0.1")
+    part = assert_owners_exact(m.snapshot(), "dp-2", {"if-y": 1})
+    assert "nw-ext" in part["networks"] and "nw-a" not in part["networks"]
+    assert "if-x" not in part["interfaces"]
+    # A route into the external network without a next hop makes it a transit network.
+    link = "rl-rb"
+    m.route(link, m.router_port(link, ext), ext, "10.9.0.0/16")
+    assert "nw-a" in sliced(m.snapshot(), "dp-2")[0]["networks"]
