@@ -29,7 +29,9 @@ Measured (docs/performance.md, §9):
      computed in process by the vna's pure core (vna.desired, vna.view), and the time
      vnet.slice takes to cut one slice;
   f. correctness: a sample of agents' models equal a fresh snapshot of their node, and
-     no agent resynced after the cold start.
+     no agent resynced after the cold start;
+  g. recovery: one agent loses a message (resync by the heartbeat's `n`); vnmgr restarts
+     (resync of every agent by the new epoch).
 """
 
 from __future__ import annotations
@@ -261,6 +263,7 @@ class SimAgent:
         self.snapshot_rows = 0
         self.messages = 0
         self.gaps = 0
+        self.drop = 0  # messages to lose on purpose (the loss test)
 
     # -- snapshot (asynchronous: a DEALER per request, like RpcClient's fresh REQ)
     def ask_snapshot(self) -> None:
@@ -321,6 +324,9 @@ class SimAgent:
                 self.seq = seq
             return
         if n <= self.n:
+            return
+        if self.drop:
+            self.drop -= 1
             return
         if n != self.n + 1:
             self.gaps += 1
@@ -628,6 +634,53 @@ def verify(swarm: Swarm, world: World, rpc: RpcClient, sample: int) -> dict[str,
             "agents_behind": behind, "seq": seq}
 
 
+# ---------------------------------------------------------------------------- g. recovery
+
+def compare(agent: SimAgent, world: World, rpc: RpcClient) -> bool:
+    """The agent's model equals a fresh snapshot of its node."""
+    dp = next(dp for dp, node in world.nodes.items() if node == agent.node_id)
+    fresh = rpc.call("snapshot", params={"node_id": agent.node_id,
+                                        "watch": world.watch(dp).to_params()},
+                     timeout_ms=120000)
+    return normalized(agent.model) == normalized(fresh["model"])
+
+
+def lost_message(swarm: Swarm, world: World, write: Writer) -> dict[str, Any]:
+    """One agent loses the next message on its topic (a datapath row update, which every
+    agent gets): the next heartbeat announces an `n` it has not applied; it resyncs."""
+    agent = swarm.agents[world.nodes[world.datapaths[0]]]
+    before = agent.snapshots
+    agent.drop = 1
+    started = time.monotonic()
+    write("update", "datapaths", world.datapaths[-1], display_name="lost")
+    recovered = wait_for(lambda: agent.snapshots > before and agent.request is None, 10.0)
+    seconds = time.monotonic() - started
+    return {"recovered": recovered, "seconds": seconds, "gaps": agent.gaps,
+            "equal_after": compare(agent, world, write.rpc)}
+
+
+def restart(swarm: Swarm, world: World, services: Services, vnmgr: Any, write: Writer
+            ) -> dict[str, Any]:
+    """vnmgr restarts (new epoch, no subscriptions): a write loads its model, the epoch
+    heartbeat makes every agent resync; the time until all hold the write."""
+    agents = list(swarm.agents.values())
+    before = {a.node_id: a.snapshots for a in agents}
+    old_epoch = agents[0].epoch
+    vnmgr.stop()
+    started = time.monotonic()
+    handle = services.start_vnmgr()
+    write("update", "datapaths", world.datapaths[0], display_name="restarted")
+    seq = write.rpc.call("health")["seq"]
+    done = wait_for(lambda: all(a.epoch != old_epoch and (a.seq or 0) >= seq
+                                and a.request is None for a in agents), 600.0)
+    seconds = time.monotonic() - started
+    step = max(1, len(agents) // 10)
+    equal = sum(compare(a, world, write.rpc) for a in agents[::step][:10])
+    return {"all_resynced": done, "seconds": seconds,
+            "resyncs": sum(a.snapshots - before[a.node_id] for a in agents),
+            "compared": len(agents[::step][:10]), "equal": equal, "pid": handle.pid}
+
+
 # ---------------------------------------------------------------------------- e. flows
 
 def desired_flows(model: Model, binding: LocalBinding) -> set[Any]:
@@ -755,12 +808,16 @@ def run(quick: bool, agents: int | None = None, interfaces: int | None = None,
             res["verify"]["resyncs_total"] = sum(a.snapshots - 1 for a in swarm.agents.values())
             res["verify"]["gaps_total"] = sum(a.gaps for a in swarm.agents.values())
             log(f"agents: verify {res['verify']}")
+            res["vnmgr_rss_kib"] = _rss_kib(vnmgr.pid)
+            res["lost_message"] = lost_message(swarm, world, write)
+            log(f"agents: a lost message {res['lost_message']}")
+            res["restart"] = restart(swarm, world, services, vnmgr, write)
+            log(f"agents: vnmgr restart {res['restart']}")
         finally:
             swarm.running = False
             thread.join(10)
             swarm.close()
             gc.unfreeze()
-        res["vnmgr_rss_kib"] = _rss_kib(vnmgr.pid)
         full_end = rpc.call("snapshot")["model"]
     del swarm
     res["flows"] = flow_share(full_end, world, sizes.flow_sample)
@@ -836,6 +893,12 @@ def report(res: dict[str, Any]) -> str:
                f"{v['resyncs_total']} resyncs after the cold start ({v['gaps_total']} gaps); "
                f"vnmgr RSS {res['vnmgr_rss_kib'].get('VmRSS', 0) // 1024} MiB "
                f"(peak {res['vnmgr_rss_kib'].get('VmHWM', 0) // 1024} MiB).\n")
+    lost, rs = res["lost_message"], res["restart"]
+    out.append(f"Recovery: an agent that lost one message resynced in {lost['seconds']:.2f} s "
+               f"(equal to a fresh snapshot after: {lost['equal_after']}); a vnmgr restart "
+               f"(new epoch) and one write: all {m['datapaths']} agents resynced and held it "
+               f"in {rs['seconds']:.1f} s ({rs['resyncs']} resyncs; {rs['equal']} of "
+               f"{rs['compared']} sampled agents equal a fresh snapshot).\n")
     return "\n".join(out)
 
 
