@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import agents as agents_bench
 from bench import api_throughput, dataplane
 from bench import nat as nat_bench
 from bench import security_groups as security_groups_bench
@@ -41,11 +42,11 @@ from bench.testbed import (
 from lab import Hypervisor, Lab
 
 # vna: full sync, convergence, resync (1-3); secgroups (7): bench/security_groups.py;
-# nat (8): bench/nat.py.
-BENCHMARKS = ("vna", "api", "dataplane", "services", "secgroups", "nat")
+# nat (8): bench/nat.py; agents (9, issue 13 targets 4 and 6): bench/agents.py.
+BENCHMARKS = ("vna", "api", "dataplane", "services", "secgroups", "nat", "agents")
 # services (6): DHCP/DNS answer time, and a VM flooding them (bench/services.py); not in
 # the default run (it takes minutes at 10,000 interfaces): --only services.
-DEFAULT = ("vna", "api", "dataplane", "secgroups", "nat")
+DEFAULT = ("vna", "api", "dataplane", "secgroups", "nat", "agents")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -269,7 +270,7 @@ def report(res: dict[str, Any]) -> str:
         out.append(report_vna(res))
     for key, module in (("api", api_throughput), ("dataplane", dataplane),
                         ("services", services_bench), ("secgroups", security_groups_bench),
-                        ("nat", nat_bench)):
+                        ("nat", nat_bench), ("agents", agents_bench)):
         if key in res:
             out.append(module.report(res[key]))
     return "\n".join(out)
@@ -327,10 +328,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="N=1,000 only, 50 convergence calls; api: 1,000 interfaces; "
-                             "dataplane: 3 s iperf3 runs")
+                             "dataplane: 3 s iperf3 runs; agents: 100 agents, 1,000 interfaces")
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")],
                         help="override interface counts, e.g. 1000,10000")
     parser.add_argument("--calls", type=int, help="override convergence calls")
+    parser.add_argument("--agents", type=int,
+                        help="agents: simulated agents (datapaths); default 1,000, --quick 100 "
+                             "(interfaces: the last of --sizes, else 10,000 / 1,000)")
     parser.add_argument("--only", type=lambda s: s.split(","), default=list(DEFAULT),
                         help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: "
                              f"{','.join(DEFAULT)})")
@@ -381,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
         res["secgroups"] = security_groups_bench.run(args.quick)
     if "nat" in args.only:
         res["nat"] = nat_bench.run(args.quick)
+    if "agents" in args.only:
+        res["agents"] = agents_bench.run(args.quick, args.agents,
+                                         args.sizes[-1] if args.sizes else None)
     res["finished"] = dt.datetime.now(dt.UTC).isoformat()
     text = report(res)
     res["report_markdown"] = text
