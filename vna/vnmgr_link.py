@@ -168,7 +168,11 @@ class VnmgrLink:
 
     def _report_status(self) -> None:
         try:
-            self.rpc.call("agent_status", params={**self.status(), "seq": self.seq or 0},
-                          timeout_ms=1000)
+            answer = self.rpc.call("agent_status",
+                                   params={**self.status(), "seq": self.seq or 0},
+                                   timeout_ms=1000)
         except ApiError:
-            pass  # vnmgr away: the next report will do
+            return  # vnmgr away: the next report will do
+        if self.seq is not None and isinstance(answer, dict) and answer.get("resync"):
+            log.warning("vnmgr holds no subscription for node %s: resyncing", self.node_id)
+            self.seq = None

@@ -59,7 +59,8 @@ class Watch:
     def from_params(cls, params: Mapping[str, Any] | None) -> Watch:
         """From the JSON object agents send: {"dpid", "iface_ids": [...],
         "port_names": [...]}; raises ValueError on a wrong shape."""
-        params = params or {}
+        if params is None:
+            params = {}
         if not isinstance(params, Mapping):
             raise ValueError("watch must be an object")
         dpid = params.get("dpid")
@@ -237,16 +238,40 @@ def interest(index: ModelIndex, datapaths: set[str], watch: Watch) -> Interest:
     return out
 
 
-def slice_keys(index: ModelIndex, it: Interest) -> set[Key]:
+def shared_keys(index: ModelIndex) -> set[Key]:
+    """The rows every slice holds, whatever its interest: every datapath and security
+    group, the host interfaces and the underlay networks (their leases' networks), and
+    what hangs off them.  vnmgr keeps this part once for all nodes."""
+    return _closure(index, Interest(networks=_networks_of(index, index.hosts)), set(), True)
+
+
+def slice_keys(index: ModelIndex, it: Interest, shared: set[Key] | None = None) -> set[Key]:
     """Every (resource, uuid) of the slice (module docstring)."""
+    if shared is None:
+        shared = shared_keys(index)
+    return shared | own_keys(index, it, shared)
+
+
+def own_keys(index: ModelIndex, it: Interest, shared: set[Key]) -> set[Key]:
+    """The slice's rows beyond `shared` (= shared_keys(index)): O(those rows)."""
+    return _closure(index, it, shared, False)
+
+
+def _closure(index: ModelIndex, it: Interest, base: set[Key], roots_everywhere: bool
+             ) -> set[Key]:
+    """The rows of `it` not in `base`, `base` being closed: the roots (networks, route
+    links, interfaces; with roots_everywhere also the global rows and host interfaces),
+    then every row with a reference to a kept row whose references are all kept."""
     model = index.model
-    keep: dict[str, set[str]] = {
-        "datapaths": set(model["datapaths"]),
-        "security_groups": set(model["security_groups"]),
-        "networks": {n for n in it.networks if n in model["networks"]},
-        "route_links": {r for r in it.route_links if r in model["route_links"]},
-    }
-    ifaces = set(it.local) | index.hosts
+    keep: dict[str, set[str]] = {}
+    if roots_everywhere:
+        keep["datapaths"] = set(model["datapaths"])
+        keep["security_groups"] = set(model["security_groups"])
+    keep["networks"] = {n for n in it.networks
+                        if n in model["networks"] and ("networks", n) not in base}
+    keep["route_links"] = {r for r in it.route_links
+                           if r in model["route_links"] and ("route_links", r) not in base}
+    ifaces = set(it.local) | (index.hosts if roots_everywhere else set())
     for network in keep["networks"]:
         ifaces |= {model["ip_leases"][lease]["interface_uuid"]
                    for lease in index.kids("networks", network, "ip_leases")}
@@ -257,21 +282,28 @@ def slice_keys(index: ModelIndex, it: Interest) -> set[Key]:
                    for r in index.kids("route_links", link, "routes")}
         ifaces |= {model["datapath_route_links"][d]["interface_uuid"]
                    for d in index.kids("route_links", link, "datapath_route_links")}
-    keep["interfaces"] = {i for i in ifaces if i in model["interfaces"]}
+    keep["interfaces"] = {i for i in ifaces
+                          if i in model["interfaces"] and ("interfaces", i) not in base}
+
+    def has(parent: str, uuid: str) -> bool:
+        return uuid in keep.get(parent, ()) or (parent, uuid) in base
+
     for resource in RESOURCES:
         if resource in keep:
             continue
         refs = REFS[resource]
-        # Candidates: children of a kept row of the first non-global parent resource.
-        parent = next(p for _k, p in refs if p not in GLOBAL_RESOURCES)
+        # Candidates: the children of every kept row (a child with all its parents in
+        # base is in base already).
         found: set[str] = set()
-        for uuid in keep.get(parent, ()):
-            found |= index.kids(parent, uuid, resource)
+        for _key, parent in refs:
+            if parent not in GLOBAL_RESOURCES or roots_everywhere:
+                for uuid in keep.get(parent, ()):
+                    found |= index.kids(parent, uuid, resource)
         rows = model[resource]
         keep[resource] = {
             uuid for uuid in found
-            if all(rows[uuid].get(k) is None or rows[uuid][k] in keep.get(p, ())
-                   for k, p in refs)}
+            if (resource, uuid) not in base
+            and all(rows[uuid].get(k) is None or has(p, rows[uuid][k]) for k, p in refs)}
     return {(resource, uuid) for resource, uuids in keep.items() for uuid in uuids}
 
 

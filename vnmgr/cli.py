@@ -39,7 +39,8 @@ def serve(config, url: str) -> int:  # type: ignore[no-untyped-def]
     service = Vnmgr(db.make_sessionmaker(engine),
                     config.get("messaging", "rpc_endpoint"),
                     config.get("messaging", "pub_endpoint"),
-                    config.get_float("vnmgr", "heartbeat_interval", 1.0))
+                    config.get_float("vnmgr", "heartbeat_interval", 1.0),
+                    node_expiry=config.get_float("vnmgr", "node_expiry", 300.0))
     metrics = start_metrics_server(service, config.get("vnmgr", "metrics_host", "127.0.0.1"),
                                    config.get("vnmgr", "metrics_port", ""))
 

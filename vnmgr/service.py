@@ -36,7 +36,8 @@ READ_OPS = ("snapshot", "health", "agent_status", "agents", "watch")
 
 class Vnmgr:
     def __init__(self, sessions: sessionmaker, rpc_endpoint: str, pub_endpoint: str,
-                 heartbeat_interval: float = 1.0, context: zmq.Context | None = None) -> None:
+                 heartbeat_interval: float = 1.0, context: zmq.Context | None = None,
+                 node_expiry: float = 300.0) -> None:
         self.sessions = sessions
         self.context = context or zmq.Context.instance()
         self.rpc = self.context.socket(zmq.ROUTER)
@@ -47,6 +48,7 @@ class Vnmgr:
         self.pub.setsockopt(zmq.SNDHWM, 100000)
         self.pub.bind(pub_endpoint)
         self.heartbeat_interval = heartbeat_interval
+        self.node_expiry = node_expiry
         self.agents: dict[str, dict[str, Any]] = {}
         self.counters = {"requests": 0, "writes": 0, "events_published": 0, "errors": 0,
                          "slice_messages": 0}
@@ -61,6 +63,12 @@ class Vnmgr:
     # ------------------------------------------------------------ loop
     def serve_forever(self) -> None:
         next_heartbeat = 0.0
+        try:
+            # Load the model now: the epoch heartbeat tells agents of a restarted vnmgr
+            # to resync at once, not at the first write.
+            self._subscriptions()
+        except OperationalError as exc:
+            log.error("database unavailable at start (%s); loading the model later", exc.orig)
         while self.running:
             if self.rpc.poll(200, zmq.POLLIN):
                 self._serve_one()
@@ -198,6 +206,9 @@ class Vnmgr:
         self.pub.send_multipart([GLOBAL_TOPIC, encode({"heartbeat": True, "seq": seq})])
         if self.subscriptions is None:
             return
+        for node_id in self.subscriptions.expire(self.node_expiry):
+            log.info("node %s silent for %.0fs: its subscription is dropped", node_id,
+                     self.node_expiry)
         # Agents: the epoch on one shared topic (a new one means "resync": vnmgr forgot
         # what they watch), and on each node's topic the number of its last message.
         self.pub.send_multipart([HEARTBEAT_TOPIC, encode({"seq": seq, "epoch": self.epoch})])
@@ -259,7 +270,12 @@ class Vnmgr:
             raise ApiError(422, "node_id is required", "node_id")
         status["reported_at"] = time.time()
         self.agents[node] = status
-        return {"seq": self.current_seq()}
+        nodes = self.subscriptions.nodes if self.subscriptions is not None else {}
+        if node in nodes:
+            nodes[node].seen_at = time.monotonic()
+        # An agent this vnmgr holds no subscription for (restarted, or expired it) is
+        # receiving nothing: it must take a snapshot.
+        return {"seq": self.current_seq(), "resync": node not in nodes}
 
     def _op_agents(self, _request: dict[str, Any]) -> dict[str, Any]:
         seq = self.current_seq()

@@ -29,7 +29,8 @@ from vnet.slice import (
     Watch,
     in_slice,
     interest,
-    slice_keys,
+    own_keys,
+    shared_keys,
     slice_model,
 )
 
@@ -54,16 +55,18 @@ class Node:
 
     node_id: str
     watch: Watch
-    keys: set[Key] = field(default_factory=set)
+    keys: set[Key] = field(default_factory=set)  # its own rows, beyond the shared ones
     datapaths: set[str] = field(default_factory=set)
     interest: Interest = field(default_factory=Interest)
     n: int = 0
-    registered_at: float = field(default_factory=time.monotonic)
+    seen_at: float = field(default_factory=time.monotonic)  # its last snapshot/watch/status
 
 
 class Subscriptions:
     def __init__(self, index: ModelIndex) -> None:
         self.index = index
+        # The rows in every slice (vnet.slice.shared_keys): kept once, not per node.
+        self.shared: set[Key] = shared_keys(index)
         self.nodes: dict[str, Node] = {}
         self.recomputed = 0  # slices recomputed in full (metrics)
         self.incremental = 0  # slices updated row by row
@@ -76,12 +79,24 @@ class Subscriptions:
         if node is None:
             node = self.nodes[node_id] = Node(node_id, watch)
         node.watch = watch
+        node.seen_at = time.monotonic()
         self._recompute(node)
-        return slice_model(self.index, node.keys), node.n
+        return slice_model(self.index, node.keys | self.shared), node.n
+
+    def expire(self, idle: float) -> list[str]:
+        """Forget the nodes not heard from (snapshot, watch, status) for `idle` seconds;
+        one that comes back is told to resync (vnmgr.service)."""
+        now = time.monotonic()
+        gone = [n for n, node in self.nodes.items() if now - node.seen_at > idle]
+        for node_id in gone:
+            del self.nodes[node_id]
+        return gone
 
     def set_watch(self, node_id: str, watch: Watch) -> list[tuple[Node, list[Change]]]:
         """The message for the node if its new watch moves its slice."""
         node = self.nodes.get(node_id)
+        if node is not None:
+            node.seen_at = time.monotonic()
         if node is None or node.watch == watch:
             return []
         node.watch = watch
@@ -99,28 +114,65 @@ class Subscriptions:
                 for c in changes}
         moved = self._nodes_moved(changes, olds)
         touched = self._touched_keys(changes, olds)
+        shared_moves = self._shared_moves(changes, olds)
         index.apply(changes)
         by_key = {(c["resource"], c["uuid"]): c for c in changes}
         out: list[tuple[Node, list[Change]]] = []
-        global_changes = [c for c in changes if c["resource"] in GLOBAL_RESOURCES]
+        if shared_moves:
+            # Datapaths or hosts came or went (rare): every slice is cut again.
+            old_shared, self.shared = self.shared, shared_keys(index)
+            for node in self.nodes.values():
+                old = node.keys | old_shared
+                self._recompute(node)
+                part = self._diff(old, node.keys | self.shared, by_key)
+                if part:
+                    out.append((node, part))
+            return out
+        shared_part = [c for k, c in by_key.items() if k in self.shared]
         for node in self.nodes.values():
             if node.node_id in moved or self._moves_interest(node, changes, olds):
                 old = node.keys
                 self._recompute(node)
-                part = self._diff(old, node.keys, by_key)
+                part = self._diff(old, node.keys, by_key) + shared_part
             elif not node.keys.isdisjoint(touched):
-                part = self._incremental(node, changes, olds, by_key)
+                part = self._incremental(node, changes, olds, by_key) + shared_part
             else:
-                part = global_changes
-                for c in global_changes:  # every slice holds every global row
-                    key = (c["resource"], c["uuid"])
-                    if c["op"] == "upsert":
-                        node.keys.add(key)
-                    else:
-                        node.keys.discard(key)
+                part = shared_part  # one list: vnmgr.service encodes it once
             if part:
                 out.append((node, part))
         return out
+
+    def _shared_moves(self, changes: list[Change], olds: Mapping[Key, Row | None]) -> bool:
+        """Whether the event may add rows to the shared part or take rows out of it: a
+        global row or host interface created or deleted, a shared row deleted or
+        re-pointed, a row whose references all point into it, a lease or join that
+        makes its interface part of it."""
+        shared = self.shared
+        for c in changes:
+            resource, uuid = c["resource"], c["uuid"]
+            key = (resource, uuid)
+            old, new = olds.get(key), c.get("data") if c["op"] == "upsert" else None
+            refs = REFS[resource]
+            if key in shared:
+                if (new is None or any(old.get(k) != new.get(k) for k, _p in refs)
+                        or (resource == "interfaces" and old.get("mode") != new.get("mode"))):
+                    return True
+                continue
+            if resource in GLOBAL_RESOURCES:
+                return True
+            for row in (old, new):
+                if not row:
+                    continue
+                if resource == "interfaces" and row.get("mode") == "host":
+                    return True
+                named = [(p, row[k]) for k, p in refs
+                         if p not in GLOBAL_RESOURCES and row.get(k) is not None]
+                if named and all(n in shared for n in named):
+                    return True
+                if resource in _NAMES_ITS_INTERFACE and any(
+                        n in shared for n in named if n[0] != "interfaces"):
+                    return True
+        return False
 
     def _moves_interest(self, node: Node, changes: list[Change],
                         olds: Mapping[Key, Row | None]) -> bool:
@@ -154,12 +206,12 @@ class Subscriptions:
         """The node's part of an event that leaves its interest as it was: each changed
         row, and the interface a changed lease/join/route names, is judged again
         (vnet.slice.in_slice), then the children of any row that entered or left."""
-        index, it, keys = self.index, node.interest, node.keys
+        index, it, keys, shared = self.index, node.interest, node.keys, self.shared
         entering: set[Key] = set()
         leaving: set[Key] = set()
 
         def member(key: Key) -> bool:
-            return key in entering or (key in keys and key not in leaving)
+            return key in shared or key in entering or (key in keys and key not in leaving)
 
         order = {r: i for i, r in enumerate(RESOURCES)}
         queue: list[tuple[int, str, str]] = []
@@ -174,7 +226,7 @@ class Subscriptions:
         while queue:
             _, resource, uuid = heapq.heappop(queue)
             key = (resource, uuid)
-            if key in seen:
+            if key in seen or key in shared:
                 continue
             seen.add(key)
             was, now = member(key), in_slice(index, it, resource, uuid, member)
@@ -221,7 +273,8 @@ class Subscriptions:
         identities: set[tuple[str, str]] = set()  # ("node_id"|"dpid", value) of datapaths
         names: set[str] = set()
         ifaces: set[str] = set()
-        everyone_with_groups = False
+        groups: set[str] = set()  # security groups whose membership or rules changed
+        members: set[str] = set()  # interfaces that joined or left a group
         for c in changes:
             resource, uuid = c["resource"], c["uuid"]
             rows = [r for r in (olds.get((resource, uuid)), c.get("data")) if r]
@@ -231,9 +284,11 @@ class Subscriptions:
                     datapaths.add(uuid)
                     identities |= {(f, r[f]) for r in rows for f in fields if r.get(f)}
             elif resource in ("interface_security_groups", "security_groups"):
-                if resource == "interface_security_groups" or len(
-                        {r.get("rules") for r in rows}) != 1 or len(rows) < 2:
-                    everyone_with_groups = True
+                if resource == "interface_security_groups":
+                    groups |= {r["security_group_uuid"] for r in rows}
+                    members |= {r["interface_uuid"] for r in rows}
+                elif len({r.get("rules") for r in rows}) != 1 or len(rows) < 2:
+                    groups.add(uuid)
             for row in rows:
                 for key, parent in REFS[resource]:
                     if parent == "datapaths" and row.get(key):
@@ -251,8 +306,8 @@ class Subscriptions:
                     or not node.watch.port_names.isdisjoint(names)
                     or ("node_id", node.node_id) in identities
                     or ("dpid", node.watch.dpid) in identities
-                    or (everyone_with_groups
-                        and any(k[0] == "interface_security_groups" for k in node.keys))):
+                    or not node.interest.groups.isdisjoint(groups)
+                    or not node.interest.local.isdisjoint(members)):
                 moved.add(node.node_id)
         return moved
 
@@ -260,7 +315,7 @@ class Subscriptions:
     def _recompute(self, node: Node) -> None:
         node.datapaths = self.index.datapaths_of(node.node_id, node.watch)
         node.interest = interest(self.index, node.datapaths, node.watch)
-        node.keys = slice_keys(self.index, node.interest)
+        node.keys = own_keys(self.index, node.interest, self.shared)
         self.recomputed += 1
 
     def _diff(self, old: set[Key], new: set[Key], event: Mapping[Key, Change]

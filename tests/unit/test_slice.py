@@ -80,7 +80,7 @@ def changes_between(store: ModelStore, model: dict) -> list[dict]:
              "data": c.new if c.new else c.old} for c in store.load(model)]
 
 
-@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("seed", range(40))
 def test_routed_events_keep_every_agent_equal_to_its_slice(seed):
     churn = Churn(seed)
     source = ModelStore()

@@ -104,3 +104,10 @@ def test_a_changed_watch_is_sent_and_an_unknown_node_resyncs() -> None:
     link.set_watch(Watch("0x2"))
     link._send_watch()
     assert link.seq is None
+
+
+def test_a_status_answer_saying_resync_resyncs() -> None:
+    link, rpc, _delivered = make_link()
+    rpc.call = lambda op, **_: {"seq": 5, "resync": True}  # type: ignore[method-assign]
+    link._report_status()
+    assert link.seq is None
