@@ -100,7 +100,8 @@ class FakeSwitch:
                 self.meters[msg.meter_id] = spec(msg.meter_id, band.rate, band.burst_size)
                 self.log.append(("meter+", msg.meter_id))
 
-    def send_bundle(self, messages: list[Any]) -> None:
+    def send_bundle(self, encoded: list[bytes]) -> None:
+        messages = [kit.decode_flow_mod(m) for m in encoded]
         for msg in messages:  # OVS rejects a flow naming an unknown meter: no flow applied
             meters = [i.meter_id for i in getattr(msg, "instructions", [])
                       if hasattr(i, "meter_id")]
