@@ -27,6 +27,7 @@ is never sent with a part silently dropped.
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 from collections.abc import Callable, Iterable
@@ -167,11 +168,17 @@ _FIELD_DEFS: dict[str, tuple[int, int, int, str]] = {
 }
 
 
+def _pad8(n: int) -> int:
+    return (n + 7) & ~7
+
+
 class _Field:
     """One match field: precomputed TLV headers (plain and masked), its sort key
-    (os-ken's ``class << 7 | field``) and its value packer (value -> int)."""
+    (os-ken's ``class << 7 | field``), its value packers, and the fixed parts of a
+    set_field action on it (``ofp_action_set_field`` header + TLV header, padding)."""
 
-    __slots__ = ("name", "key", "size", "header", "header_masked", "to_int")
+    __slots__ = ("name", "key", "size", "header", "header_masked", "to_int", "pack",
+                 "set_field_head", "set_field_pad")
 
     def __init__(self, name: str, oxm_class: int, field: int, size: int, kind: str) -> None:
         self.name = name
@@ -181,14 +188,36 @@ class _Field:
         self.header = struct.pack("!I", base | size)
         self.header_masked = struct.pack("!I", base | 1 << 8 | size * 2)
         self.to_int: Callable[[Any], int] = _CONVERTERS[kind]
+        # The common case, fast: a plain value of the field's usual Python type.
+        self.pack: Callable[[Any], bytes] = _PACKERS[kind](size)
+        length = _pad8(4 + 4 + size)
+        self.set_field_head = struct.pack("!HH", OFPAT_SET_FIELD, length) + self.header
+        self.set_field_pad = bytes(length - 8 - size)
 
-    def value(self, value: Any) -> bytes:
+    def tlv(self, value: Any) -> bytes:
         """The field's TLV (header, value, mask if any) for one match/set_field value."""
-        if isinstance(value, tuple):
-            v, m = value
-            mask = self.to_int(m)
+        if value.__class__ is tuple:  # (value, mask): value ANDed with the mask first
             try:
-                return (self.header_masked + (self.to_int(v) & mask).to_bytes(self.size, "big")
+                v, m = value
+                if v.__class__ is int and m.__class__ is int:
+                    return (self.header_masked + (v & m).to_bytes(self.size, "big")
+                            + m.to_bytes(self.size, "big"))
+            except (ValueError, OverflowError):
+                pass
+            return self.tlv_slow(value)
+        try:
+            return self.header + self.pack(value)
+        except (AttributeError, TypeError, ValueError, OverflowError, OSError):
+            return self.tlv_slow(value)
+
+    def tlv_slow(self, value: Any) -> bytes:
+        """`tlv` for masked values, CIDR text and ints given for addresses; ValueError
+        naming the field for anything else."""
+        if isinstance(value, tuple) and len(value) == 2:
+            mask = self.to_int(value[1])
+            try:
+                return (self.header_masked
+                        + (self.to_int(value[0]) & mask).to_bytes(self.size, "big")
                         + mask.to_bytes(self.size, "big"))
             except OverflowError:
                 raise ValueError(f"{value!r} does not fit field {self.name}") from None
@@ -196,11 +225,36 @@ class _Field:
             address, prefix = value.split("/", 1)
             bits = self.size * 8
             mask = ((1 << bits) - 1) ^ ((1 << (bits - int(prefix))) - 1)
-            return self.value((address, mask))
+            return self.tlv_slow((address, mask))
         try:
             return self.header + self.to_int(value).to_bytes(self.size, "big")
-        except OverflowError:
-            raise ValueError(f"{value!r} does not fit field {self.name}") from None
+        except (OverflowError, ValueError, TypeError, AttributeError) as error:
+            raise ValueError(f"{value!r} is not a value of field {self.name}: {error}") from None
+
+
+def _pack_int(size: int) -> Callable[[Any], bytes]:
+    def pack(value: int) -> bytes:
+        if value.__class__ is not int:  # bool, str...: the slow path decides
+            raise TypeError(value)
+        return value.to_bytes(size, "big")
+    return pack
+
+
+def _pack_mac(size: int) -> Callable[[Any], bytes]:
+    def pack(value: str) -> bytes:
+        data = bytes.fromhex(value.replace(":", ""))
+        if len(data) != 6:
+            raise ValueError(value)
+        return data
+    return pack
+
+
+def _pack_ipv4(size: int) -> Callable[[Any], bytes]:
+    return functools.partial(socket.inet_pton, socket.AF_INET)
+
+
+def _pack_ipv6(size: int) -> Callable[[Any], bytes]:
+    return functools.partial(socket.inet_pton, socket.AF_INET6)
 
 
 def _int(value: Any) -> int:
@@ -238,6 +292,8 @@ def _ipv6(value: Any) -> int:
 
 _CONVERTERS: dict[str, Callable[[Any], int]] = {_INT: _int, _MAC: _mac, _IPV4: _ipv4,
                                                 _IPV6: _ipv6}
+_PACKERS: dict[str, Callable[[int], Callable[[Any], bytes]]] = {
+    _INT: _pack_int, _MAC: _pack_mac, _IPV4: _pack_ipv4, _IPV6: _pack_ipv6}
 FIELDS: dict[str, _Field] = {name: _Field(name, *spec) for name, spec in _FIELD_DEFS.items()}
 
 
@@ -246,10 +302,6 @@ def _field(name: str) -> _Field:
         return FIELDS[name]
     except KeyError:
         raise ValueError(f"ofwire: no encoding for match/set_field field {name!r}") from None
-
-
-def _pad8(n: int) -> int:
-    return (n + 7) & ~7
 
 
 def _by_key(entry: tuple[_Field, Any]) -> int:
@@ -278,12 +330,42 @@ _EMPTY_MATCH = _MATCH_HDR.pack(OFPMT_OXM, 4) + bytes(4)
 
 def encode_match(fields: dict[str, Any]) -> bytes:
     """``ofp_match`` (spec 7.2.3.1) of os-ken-style keyword fields, padded to 8 bytes.
-    Fields whose value is None are not matched (os-ken drops them too)."""
+    Fields whose value is None are not matched."""
     entries = sorted(((_field(name), value) for name, value in fields.items()
                       if value is not None), key=_by_key)
-    body = b"".join(f.value(v) for f, v in entries)
+    return _match(b"".join([f.tlv(v) for f, v in entries]))
+
+
+def _match(body: bytes) -> bytes:
     length = 4 + len(body)
-    return _MATCH_HDR.pack(OFPMT_OXM, length) + body + bytes(_pad8(length) - length)
+    return _MATCH_HDR.pack(OFPMT_OXM, length) + body + _PADDING[-length & 7]
+
+
+_PADDING = [bytes(n) for n in range(8)]
+# Match plans: a Flow's match is sorted by name; the wire wants os-ken's order, with
+# match_fields' renaming.  There are a handful of distinct field-name tuples (17 at 10k
+# interfaces), so each is planned once: [(position in flow.match, field)] in wire order.
+_PLANS: dict[tuple[str, ...], tuple[tuple[int, _Field], ...]] = {}
+
+
+def _plan(names: tuple[str, ...]) -> tuple[tuple[int, _Field], ...]:
+    renamed = list(names)
+    if "eth_type" in names and _NXM_AFTER_ETH_TYPE & set(names):
+        renamed[names.index("eth_type")] = "eth_type_nxm"
+    fields = [_field(name) for name in renamed]
+    plan = tuple(sorted(enumerate(fields), key=lambda entry: entry[1].key))
+    if len(_PLANS) < 4096:  # bounded: flows are built from a fixed set of shapes
+        _PLANS[names] = plan
+    return plan
+
+
+def encode_flow_match(flow: Flow) -> bytes:
+    """`encode_match(match_fields(flow))`, through a cached plan per field-name tuple."""
+    match = flow.match
+    names = tuple([entry[0] for entry in match])
+    plan = _PLANS.get(names) or _plan(names)
+    return _match(b"".join([field.tlv(match[i][1]) for i, field in plan
+                            if match[i][1] is not None]))
 
 
 # --- actions (spec 7.2.5; nicira-ext.h) --------------------------------------------------
@@ -295,6 +377,7 @@ _NX_CT = struct.Struct("!H4sHB3xH")  # flags, zone_src, zone_ofs_nbits, recirc_t
 _NX_NAT = struct.Struct("!2xHH")  # flags, range_present (+ optional ranges)
 _NX_CONJUNCTION = struct.Struct("!BBI")  # clause (0-based), n_clauses, id
 _DEC_NW_TTL = _ACTION_HDR.pack(OFPAT_DEC_NW_TTL, 8) + bytes(4)
+_MOVE_HEAD = _NX_HDR.pack(OFPAT_EXPERIMENTER, 24, NX_EXPERIMENTER_ID, NXAST_REG_MOVE)
 _ZONE_NBITS_16 = 15  # nicira-ext.h ofs_nbits(0, 15): bits 0..15 of the zone source
 
 
@@ -312,15 +395,20 @@ def _output(action: Output) -> bytes:
 
 def _set_field(action: SetField) -> bytes:
     """``ofp_action_set_field`` (spec 7.2.5.1 / 7.2.5.13): the OXM TLV, padded to 8."""
-    tlv = _field(action.field).value(action.value)
-    length = _pad8(4 + len(tlv))
-    return _ACTION_HDR.pack(OFPAT_SET_FIELD, length) + tlv + bytes(length - 4 - len(tlv))
+    field = _field(action.field)
+    try:
+        return field.set_field_head + field.pack(action.value) + field.set_field_pad
+    except (AttributeError, TypeError, ValueError, OverflowError, OSError):
+        tlv = field.tlv_slow(action.value)
+        length = _pad8(4 + len(tlv))
+        return _ACTION_HDR.pack(OFPAT_SET_FIELD, length) + tlv + bytes(length - 4 - len(tlv))
 
 
 def _move(action: Move) -> bytes:
-    """``nx_action_reg_move``: n_bits, offsets, then the src and dst OXM headers."""
-    return _nx(NXAST_REG_MOVE, _NX_REG_MOVE.pack(action.n_bits, action.src_ofs, action.dst_ofs)
-               + _field(action.src).header + _field(action.dst).header)
+    """``nx_action_reg_move``: n_bits, offsets, then the src and dst OXM headers (24
+    bytes in all, no padding)."""
+    return (_MOVE_HEAD + _NX_REG_MOVE.pack(action.n_bits, action.src_ofs, action.dst_ofs)
+            + _field(action.src).header + _field(action.dst).header)
 
 
 def _nat(nat: Nat) -> bytes:
@@ -400,11 +488,15 @@ def encode_instructions(flow: Flow) -> bytes:
     order anyway).  No instructions at all = drop."""
     meters = b""
     actions = []
+    encoders = ENCODERS
     for action in flow.actions:
-        if type(action) is Meter:
-            meters += _meter(action)
+        cls = action.__class__
+        if cls is Meter:
+            meters += _meter(action)  # type: ignore[arg-type]
+        elif cls in encoders:
+            actions.append(encoders[cls](action))
         else:
-            actions.append(encode_action(action))
+            actions.append(encode_action(action))  # raises naming it
     out = meters
     if actions:
         body = b"".join(actions)
@@ -426,7 +518,7 @@ def flow_mod(flow: Flow, xid: int = 0) -> bytes:
     and match): cookie, table, priority, no timeouts, no buffer, out_port/out_group 0,
     no flags; the match of `vna.ofmsg.match_fields`.  Raises ValueError on any field
     or action it cannot encode."""
-    tail = encode_match(match_fields(flow)) + encode_instructions(flow)
+    tail = encode_flow_match(flow) + encode_instructions(flow)
     return _FLOW_MOD.pack(OFP_VERSION, OFPT_FLOW_MOD, 48 + len(tail), xid, flow.cookie, 0,
                           flow.table, OFPFC_ADD, 0, 0, flow.priority, OFP_NO_BUFFER, 0, 0,
                           0) + tail
