@@ -562,25 +562,25 @@ def bundle_buffer(bundle_id: int, messages: Iterable[bytes], first_xid: int,
     """One buffer holding bundle open, an ONF_ET_BUNDLE_ADD_MESSAGE per message and the
     commit.  Xids run from `first_xid` (open) upwards, one per message (masked by
     max_xid); each inner message gets its wrapper's xid, as the extension requires.
-    Returns (buffer, number of xids used)."""
-    messages = list(messages)
-    total = 48 + sum(BUNDLE_ADD_HEADER_SIZE + len(m) for m in messages)
-    buf = bytearray(total)
-    buf[0:24] = bundle_ctrl(bundle_id, ONF_BCT_OPEN_REQUEST, first_xid & max_xid, flags)
-    offset, xid = 24, first_xid
-    pack_add, pack_xid = _BUNDLE_ADD.pack_into, struct.Struct("!I").pack_into
+    `messages` is consumed once, lazily: a generator that encodes as it goes holds no
+    more than one message besides the buffer.  Returns (buffer, number of xids used)."""
+    buf = bytearray(bundle_ctrl(bundle_id, ONF_BCT_OPEN_REQUEST, first_xid & max_xid, flags))
+    xid, used = first_xid, 1
+    pack_add, pack_xid = _BUNDLE_ADD.pack, _XID.pack_into
     for message in messages:
         xid = (xid + 1) & max_xid
-        size = BUNDLE_ADD_HEADER_SIZE + len(message)
-        pack_add(buf, offset, OFP_VERSION, OFPT_EXPERIMENTER, size, xid, ONF_EXPERIMENTER_ID,
-                 ONF_ET_BUNDLE_ADD_MESSAGE, bundle_id, flags)
-        inner = offset + BUNDLE_ADD_HEADER_SIZE
-        buf[inner:inner + len(message)] = message
+        inner = len(buf) + BUNDLE_ADD_HEADER_SIZE
+        buf += pack_add(OFP_VERSION, OFPT_EXPERIMENTER, BUNDLE_ADD_HEADER_SIZE + len(message),
+                        xid, ONF_EXPERIMENTER_ID, ONF_ET_BUNDLE_ADD_MESSAGE, bundle_id, flags)
+        buf += message
         pack_xid(buf, inner + 4, xid)
-        offset += size
+        used += 1
     xid = (xid + 1) & max_xid
-    buf[offset:offset + 24] = bundle_ctrl(bundle_id, ONF_BCT_COMMIT_REQUEST, xid, flags)
-    return buf, len(messages) + 2
+    buf += bundle_ctrl(bundle_id, ONF_BCT_COMMIT_REQUEST, xid, flags)
+    return buf, used + 1
+
+
+_XID = struct.Struct("!I")
 
 
 def message_fields(message: bytes) -> tuple[int, int, int]:

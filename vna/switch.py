@@ -12,7 +12,7 @@ import logging
 import struct
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any, NamedTuple, Protocol
 
 from os_ken.base import app_manager
@@ -213,21 +213,28 @@ class SwitchConnection:
                                        actions=[parser.OFPActionOutput(port)], data=data),
                    expect_reply=False)
 
-    def send_bundle(self, messages: Sequence[bytes], timeout: float = 120.0) -> None:
+    def send_bundle(self, messages: Iterable[bytes], count: int | None = None,
+                    timeout: float = 120.0) -> None:
         """Apply encoded flow_mods (vna.ofwire bytes; their xid is overwritten)
         atomically and in order, as one ONF bundle (OF1.3 extension 230): open, one
         bundle-add per message, commit, written as a single buffer through os-ken's
-        Datapath.send.  Returns once the switch answers the commit.
+        Datapath.send.  Returns once the switch answers the commit.  With `count` (the
+        number of messages), `messages` may be a generator, consumed while the buffer
+        is built.
 
         An error on any message aborts the whole bundle, so the switch is never left
         half-way between two consistent flow tables; it is raised as SwitchError naming
         the failing message's index.
         """
-        if not messages:
+        if count is None:
+            messages = list(messages)
+            count = len(messages)
+        if not count:
             return
+        n_messages = count
         dp = self.datapath
         bundle_id = next(self._bundle_ids) & 0xFFFFFFFF
-        count = len(messages) + 2  # open, adds, commit
+        count = n_messages + 2  # open, adds, commit
         max_xid = self.ofp.MAX_XID
         opened, committed = _Waiter(), _Waiter()
         errors: list[tuple[int, str]] = []
@@ -239,7 +246,9 @@ class SwitchConnection:
             self._waiters[commit] = committed
             self._bundle = (first, count, errors)
         try:
-            buf, _ = ofwire.bundle_buffer(bundle_id, messages, first, max_xid=max_xid)
+            buf, used = ofwire.bundle_buffer(bundle_id, messages, first, max_xid=max_xid)
+            if used != count:
+                raise ValueError(f"send_bundle: {used - 2} messages, count said {n_messages}")
             if not dp.send(buf):
                 raise SwitchError("switch connection closed")
             del buf
@@ -254,7 +263,7 @@ class SwitchConnection:
             errors.insert(0, (0, opened.error))
         if errors:
             index, description = errors[0]
-            what = f"message {index - 1} of {len(messages)}" if 0 < index < count - 1 \
+            what = f"message {index - 1} of {n_messages}" if 0 < index < count - 1 \
                 else ("open" if index == 0 else "commit")
             raise SwitchError(f"bundle rejected at {what}: {description}"
                               + (f" (commit: {committed.error})" if committed.error else ""))

@@ -9,6 +9,7 @@ it did not compute (stale, or added by hand) is removed.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterable
@@ -69,10 +70,12 @@ class Syncer:
     def _send(self, connection: SwitchConnection, additions: list[Flow],
               deletions: list[tuple[int, int]]) -> SyncStats:
         encode = flow_mod_cached if self.cache_wire else flow_mod
-        messages = [encode(flow) for flow in
-                    sorted(additions, key=lambda f: (f.table, -f.priority))]
-        messages += [delete_by_cookie(table, cookie) for table, cookie in deletions]
-        if messages:
-            connection.send_bundle(messages)
-            self.flow_mods_sent += len(messages)
+        ordered = sorted(additions, key=lambda f: (f.table, -f.priority))
+        count = len(ordered) + len(deletions)
+        if count:
+            # Encoded while the bundle buffer is built: no list of messages is held.
+            messages = itertools.chain((encode(flow) for flow in ordered),
+                                       (delete_by_cookie(t, c) for t, c in deletions))
+            connection.send_bundle(messages, count)
+            self.flow_mods_sent += count
         return SyncStats(added=len(additions), deleted=len(deletions))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,7 @@ class FakeConnection:
     def dump_flows(self) -> list[Stat]:
         return [Stat(t, c) for t, c in self.table]
 
-    def send_bundle(self, encoded: list[bytes]) -> None:
+    def send_bundle(self, encoded: Iterable[bytes], count: int | None = None) -> None:
         messages = [decode_flow_mod(m) for m in encoded]
         self.bundles.append(messages)
         for msg in messages:

@@ -138,3 +138,12 @@ def test_a_failed_commit_is_an_error_and_no_reply_times_out():
     with pytest.raises(SwitchError, match="no commit reply"):
         connection.send_bundle([ofwire.flow_mod(FLOWS[0])], timeout=0.05)
     assert connection._waiters == {} and connection._bundle is None
+
+
+def test_a_generator_is_consumed_while_the_buffer_is_built_and_must_match_count():
+    connection, dp = connect(lambda c, sent: c.on_reply(Reply(sent[-1][1])))
+    connection.send_bundle((ofwire.flow_mod(f) for f in FLOWS[:4]), 4)
+    assert len(messages(dp.sent[0])) == 6
+    with pytest.raises(ValueError, match="3 messages, count said 4"):
+        connection.send_bundle((ofwire.flow_mod(f) for f in FLOWS[:3]), 4)
+    assert connection._waiters == {} and connection._bundle is None
