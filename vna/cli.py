@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     from vna.meters import DEFAULT_BURST_PACKETS, DEFAULT_RATE_PPS, MeterConfig
     from vna.metrics import collect
     from vna.ovsdb import BridgeSettings, OvsdbWatcher
-    from vna.switch import SwitchConnection, VnaOpenFlowApp
+    from vna.switch import VnaOpenFlowApp
     from vna.vnmgr_link import VnmgrLink
 
     transport = config.get("vna", "transport", "tunnel")
@@ -51,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
                               tunnel_port=tunnel_port)
     ovsdb = OvsdbWatcher(config.get("vna", "ovsdb"), settings, agent.on_ports)
     VnaOpenFlowApp.listener = agent
-    SwitchConnection.chunk_bytes = config.get_int("vna", "bundle_chunk_bytes", 0)
 
     metrics = serve_metrics(config.get("vna", "metrics_host", "127.0.0.1"),
                             config.get("vna", "metrics_port", ""),

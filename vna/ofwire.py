@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import socket
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from vna.actions import (
@@ -557,18 +557,15 @@ def bundle_ctrl(bundle_id: int, ctrl_type: int, xid: int, flags: int = BUNDLE_FL
                              ONF_ET_BUNDLE_CONTROL, bundle_id, ctrl_type, flags)
 
 
-def bundle_chunks(bundle_id: int, messages: Iterable[bytes], first_xid: int,
-                  flags: int = BUNDLE_FLAGS, max_xid: int = 0xFFFF_FFFF,
-                  chunk_bytes: int = 0) -> Iterator[bytearray]:
-    """The bytes of one bundle: open, an ONF_ET_BUNDLE_ADD_MESSAGE per message, commit.
-    Xids run from `first_xid` (open) upwards, one per message (masked by max_xid); each
-    inner message gets its wrapper's xid, as the extension requires.  `messages` is
-    consumed once, lazily (a generator that encodes as it goes holds no more than one
-    message besides the buffer).  With chunk_bytes > 0 a buffer is yielded as soon as it
-    holds that many bytes, so the caller can write it while the rest is encoded; with 0
-    the whole bundle is one buffer.  Every chunk ends on a message boundary."""
+def bundle_buffer(bundle_id: int, messages: Iterable[bytes], first_xid: int,
+                  flags: int = BUNDLE_FLAGS, max_xid: int = 0xFFFF_FFFF) -> tuple[bytearray, int]:
+    """One buffer holding bundle open, an ONF_ET_BUNDLE_ADD_MESSAGE per message and the
+    commit.  Xids run from `first_xid` (open) upwards, one per message (masked by
+    max_xid); each inner message gets its wrapper's xid, as the extension requires.
+    `messages` is consumed once, lazily: a generator that encodes as it goes holds no
+    more than one message besides the buffer.  Returns (buffer, number of xids used)."""
     buf = bytearray(bundle_ctrl(bundle_id, ONF_BCT_OPEN_REQUEST, first_xid & max_xid, flags))
-    xid = first_xid
+    xid, used = first_xid, 1
     pack_add, pack_xid = _BUNDLE_ADD.pack, _XID.pack_into
     for message in messages:
         xid = (xid + 1) & max_xid
@@ -577,31 +574,12 @@ def bundle_chunks(bundle_id: int, messages: Iterable[bytes], first_xid: int,
                         xid, ONF_EXPERIMENTER_ID, ONF_ET_BUNDLE_ADD_MESSAGE, bundle_id, flags)
         buf += message
         pack_xid(buf, inner + 4, xid)
-        if chunk_bytes and len(buf) >= chunk_bytes:
-            yield buf
-            buf = bytearray()
+        used += 1
     xid = (xid + 1) & max_xid
     buf += bundle_ctrl(bundle_id, ONF_BCT_COMMIT_REQUEST, xid, flags)
-    yield buf
+    return buf, used + 1
 
 
-def bundle_buffer(bundle_id: int, messages: Iterable[bytes], first_xid: int,
-                  flags: int = BUNDLE_FLAGS, max_xid: int = 0xFFFF_FFFF) -> tuple[bytearray, int]:
-    """`bundle_chunks` as one buffer, and the number of xids it used."""
-    (buf,) = bundle_chunks(bundle_id, messages, first_xid, flags, max_xid)
-    return buf, bundle_xids(buf)
-
-
-def bundle_xids(buf: bytes | bytearray) -> int:
-    """How many OpenFlow messages a buffer of whole messages holds."""
-    count, offset = 0, 0
-    while offset < len(buf):
-        offset += _LENGTH.unpack_from(buf, offset + 2)[0]
-        count += 1
-    return count
-
-
-_LENGTH = struct.Struct("!H")
 _XID = struct.Struct("!I")
 
 

@@ -111,9 +111,6 @@ class _Waiter:
 
 class SwitchConnection:
     _bundle_ids = itertools.count(1)
-    # Bundle bytes are written in buffers of about this size (whole messages), so the
-    # switch parses one while the next is encoded; 0 writes each bundle as one buffer.
-    chunk_bytes = 0
 
     def __init__(self, datapath: Any) -> None:
         self.datapath = datapath
@@ -249,17 +246,12 @@ class SwitchConnection:
             self._waiters[commit] = committed
             self._bundle = (first, count, errors)
         try:
-            used = 0
-            for buf in ofwire.bundle_chunks(bundle_id, messages, first, max_xid=max_xid,
-                                            chunk_bytes=self.chunk_bytes):
-                used += ofwire.bundle_xids(buf)
-                if used > count:
-                    break
-                if not dp.send(buf):
-                    raise SwitchError("switch connection closed")
-            del buf
-            if used != count:  # xids beyond the range: let the bundle time out unused
+            buf, used = ofwire.bundle_buffer(bundle_id, messages, first, max_xid=max_xid)
+            if used != count:
                 raise ValueError(f"send_bundle: {used - 2} messages, count said {n_messages}")
+            if not dp.send(buf):
+                raise SwitchError("switch connection closed")
+            del buf
             if not committed.done.wait(timeout):
                 raise SwitchError(f"no commit reply from switch {self.dpid:016x} "
                                   f"within {timeout}s")
