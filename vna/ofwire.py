@@ -2,7 +2,8 @@
 
 One job: turn a `vna.flows.Flow` into the bytes of its OFPT_FLOW_MOD, byte for byte what
 os-ken's `vna.ofmsg.to_flow_mod(flow, dp).serialize()` produces (the unit tests compare
-the two for every flow the pipeline makes), at about 1/20 of the cost.  Plus the
+the two for every flow the pipeline makes), at about 1/25 of the cost (bench.micro, 10k
+interfaces: 6.7 against 161 us per flow, bundle framing included).  Plus the
 cookie/mask OFPFC_DELETE and the ONF bundle control/add framing (`vna.switch` writes a
 whole bundle as one buffer).
 
@@ -509,15 +510,14 @@ def encode_instructions(flow: Flow) -> bytes:
 
 
 # --- messages (spec 7.3.4.2: ofp_flow_mod) -----------------------------------------------
-_HEADER = struct.Struct("!BBHI")  # ofp_header: version, type, length, xid
 _FLOW_MOD = struct.Struct("!BBHIQQBBHHHIIIH2x")  # header + fixed flow_mod fields (48 bytes)
 
 
 def flow_mod(flow: Flow, xid: int = 0) -> bytes:
     """OFPFC_ADD of one flow (replaces an installed flow with the same table, priority
     and match): cookie, table, priority, no timeouts, no buffer, out_port/out_group 0,
-    no flags; the match of `vna.ofmsg.match_fields`.  Raises ValueError on any field
-    or action it cannot encode."""
+    no flags; the match of `match_fields`.  Raises ValueError on any field or action
+    it cannot encode."""
     tail = encode_flow_match(flow) + encode_instructions(flow)
     return _FLOW_MOD.pack(OFP_VERSION, OFPT_FLOW_MOD, 48 + len(tail), xid, flow.cookie, 0,
                           flow.table, OFPFC_ADD, 0, 0, flow.priority, OFP_NO_BUFFER, 0, 0,
