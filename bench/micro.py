@@ -4,7 +4,9 @@
 
 A snapshot is what vnmgr's `snapshot` RPC returns ({"seq", "model"}); bench.profile
 and bench/run build one with the lab. No switch is needed: this isolates the Python
-costs the profile points at (View construction per event, flow_mod encoding).
+costs the profile points at (View construction per event, flow_mod encoding with
+os-ken and with vna.ofwire, parsing a flow dump with os-ken and with vna.switch's
+flow-key reader).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from types import SimpleNamespace
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
+from vna import ofwire
 from vna.desired import DesiredState
 from vna.ofmsg import to_flow_mod
+from vna.switch import flow_keys
 from vna.view import LocalBinding, View
 
 
@@ -113,6 +117,39 @@ def main() -> int:
     t_struct = best(lambda: [struct_flow_mod(i, 60, 100, 7, mac, 5) for i in range(len(flows))])
     print(f"hand-packed struct flow_mod (proxy for a dedicated encoder): {t_struct:.3f} s "
           f"({t_struct / len(flows) * 1e6:.1f} us/flow)")
+
+    ordered = sorted(flows, key=lambda f: (f.table, -f.priority))
+
+    def wire() -> None:
+        ofwire.bundle_buffer(1, [ofwire.flow_mod(flow) for flow in ordered], 1)
+
+    t_wire = best(wire, 3)
+    print(f"vna.ofwire flow_mod + whole bundle buffer: {t_wire:.3f} s "
+          f"({t_wire / len(flows) * 1e6:.1f} us/flow)")
+    for flow in ordered:
+        ofwire.flow_mod_cached(flow)
+    t_cached = best(lambda: ofwire.bundle_buffer(
+        1, [ofwire.flow_mod_cached(flow) for flow in ordered], 1), 3)
+    wire_bytes = sum(len(flow._wire or b"") for flow in ordered)
+    print(f"vna.ofwire cached bytes + whole bundle buffer: {t_cached:.3f} s "
+          f"({t_cached / len(flows) * 1e6:.1f} us/flow); cache holds {wire_bytes / 2**20:.1f} "
+          f"MiB of flow_mod bytes ({wire_bytes / len(flows):.0f} B/flow)")
+
+    # A flow dump as the switch sends it: one ofp_flow_stats per flow (spec 7.3.5.2).
+    stats = struct.Struct("!HBxIIHHHH4xQQQ")
+    body = b"".join(stats.pack(len(wire), flow.table, 1, 0, flow.priority, 0, 0, 0,
+                               flow.cookie, 0, 0) + wire[48:]
+                    for flow in ordered for wire in [flow._wire or b""])
+
+    def oskn_dump() -> None:
+        offset = 0
+        while offset < len(body):
+            offset += parser.OFPFlowStats.parser(body, offset).length
+
+    t_parse = best(oskn_dump, 2)
+    t_keys = best(lambda: flow_keys(body), 3)
+    print(f"flow dump parse, os-ken OFPFlowStats: {t_parse:.3f} s; vna.switch.flow_keys: "
+          f"{t_keys:.3f} s ({len(flows)} entries, {len(body) / 2**20:.1f} MiB)")
     return 0
 
 

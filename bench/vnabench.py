@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gzip
 import ipaddress
+import json
 import os
 import re
 import statistics
@@ -25,7 +27,16 @@ from bench import api_throughput, dataplane
 from bench import nat as nat_bench
 from bench import security_groups as security_groups_bench
 from bench import services as services_bench
-from bench.common import log, machine_info, metric, metrics, percentile, save_results, table
+from bench.common import (
+    RESULTS_DIR,
+    log,
+    machine_info,
+    metric,
+    metrics,
+    percentile,
+    save_results,
+    table,
+)
 from bench.testbed import (
     CONV_NET,
     OF_PORT,
@@ -335,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=int,
                         help="agents: simulated agents (datapaths); default 1,000, --quick 100 "
                              "(interfaces: the last of --sizes, else 10,000 / 1,000)")
+    parser.add_argument("--save-snapshot", action="store_true",
+                        help="write each size's model to bench/results/snapshot-N.json.gz "
+                             "(input for python -m bench.micro)")
     parser.add_argument("--only", type=lambda s: s.split(","), default=list(DEFAULT),
                         help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: "
                              f"{','.join(DEFAULT)})")
@@ -356,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
             log(f"N={n}: building the model (vnmgr RPC) and the lab {lab.prefix}")
             bed = build(lab, n)
             log(f"N={n}: {bed.counts} in {bed.populate_seconds:.1f}s")
+            if args.save_snapshot:
+                RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+                with gzip.open(RESULTS_DIR / f"snapshot-{n}.json.gz", "wt") as f:
+                    json.dump(bed.rpc.call("snapshot"), f)
             fs = bench_full_sync(bed, raw_repeats=3)
             fs["populate_seconds"] = bed.populate_seconds
             fs["counts"] = bed.counts

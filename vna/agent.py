@@ -65,7 +65,8 @@ class AgentStats:
 
 class Agent:
     def __init__(self, node_id: str, transport: str, tunnel_port: str | None,
-                 rpc: RpcClient | None = None, meters: MeterConfig | None = None) -> None:
+                 rpc: RpcClient | None = None, meters: MeterConfig | None = None,
+                 wire_cache: bool = True) -> None:
         self.node_id = node_id
         self.transport = transport
         self.tunnel_port = tunnel_port
@@ -73,7 +74,7 @@ class Agent:
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.store = ModelStore()
         self.desired = DesiredState()
-        self.syncer = Syncer()
+        self.syncer = Syncer(cache_wire=wire_cache)
         self.meters = MeterSyncer(meters)
         self.claims = PortClaims()
         self.reporter = ClaimReporter(rpc)

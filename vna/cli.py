@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
 
     meters = MeterConfig(rate=config.get_int("vna", "punt_meter_rate", DEFAULT_RATE_PPS),
                          burst=config.get_int("vna", "punt_meter_burst", DEFAULT_BURST_PACKETS))
-    agent = Agent(node_id, transport, tunnel_port, rpc, meters)
+    wire_cache = config.get("vna", "wire_cache", "true").strip().lower()
+    if wire_cache not in ("true", "false"):
+        raise SystemExit(f"vna: [vna] wire_cache must be true or false, not {wire_cache!r}")
+    agent = Agent(node_id, transport, tunnel_port, rpc, meters,
+                  wire_cache=wire_cache == "true")
     link = VnmgrLink(rpc, config.get("messaging", "pub_endpoint"), agent.deliver, agent.status,
                      node_id=node_id)
     agent.on_watch = link.set_watch

@@ -64,6 +64,8 @@ class Flow:
     obj_id: int = 0
     # Derived; excluded from equality because it is a pure function of the rest.
     _cookie: int = field(default=0, init=False, repr=False, compare=False)
+    # Its OFPFC_ADD flow_mod bytes (xid 0), set once by vna.ofwire.flow_mod_cached.
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 < self.kind < 256:

@@ -23,6 +23,7 @@ from vna.actions import (
 )
 from vna.flows import Flow
 from vna.meters import MeterSpec
+from vna.ofwire import match_fields
 
 FULL_COOKIE_MASK = 0xFFFF_FFFF_FFFF_FFFF
 # OVS's nx_nat_flags (include/openflow/nicira-ext.h); os-ken does not name them.
@@ -96,22 +97,6 @@ def instructions(flow: Flow, datapath: Any) -> list[Any]:
     if flow.goto is not None:
         out.append(parser.OFPInstructionGotoTable(flow.goto))
     return out  # no instructions at all = drop
-
-
-# Nicira extension match fields that need eth_type before them on the wire.
-_NXM_AFTER_ETH_TYPE = frozenset({"ip_frag"})
-
-
-def match_fields(flow: Flow) -> dict[str, Any]:
-    """OFPMatch keyword arguments of a flow's match.  os-ken orders match fields by OXM
-    type number, which puts Nicira extension fields (class 0x0001) before the OpenFlow
-    basic ones, while OVS checks each field's prerequisites in wire order: with such a
-    field (ip_frag needs eth_type) eth_type goes as its NXM twin NXM_OF_ETH_TYPE (class
-    0x0000), which sorts first.  OVS stores and prints the same match either way."""
-    fields = flow.match_dict()
-    if "eth_type" in fields and _NXM_AFTER_ETH_TYPE & fields.keys():
-        fields["eth_type_nxm"] = fields.pop("eth_type")
-    return fields
 
 
 def to_flow_mod(flow: Flow, datapath: Any) -> Any:

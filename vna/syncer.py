@@ -9,13 +9,14 @@ it did not compute (stale, or added by hand) is removed.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vna.flows import Flow
-from vna.ofmsg import delete_by_cookie, to_flow_mod
+from vna.ofwire import delete_by_cookie, flow_mod, flow_mod_cached
 from vna.switch import SwitchConnection
 
 log = logging.getLogger("vna.syncer")
@@ -30,7 +31,12 @@ class SyncStats:
 
 
 class Syncer:
-    def __init__(self) -> None:
+    """`cache_wire`: keep each added flow's encoded flow_mod on the Flow
+    (vna.ofwire.flow_mod_cached), so a resync after a reconnect or a re-add never
+    encodes it again; False encodes every time and keeps nothing (less memory)."""
+
+    def __init__(self, cache_wire: bool = True) -> None:
+        self.cache_wire = cache_wire
         self.flow_mods_sent = 0
         self.last: SyncStats = SyncStats()
 
@@ -63,11 +69,13 @@ class Syncer:
 
     def _send(self, connection: SwitchConnection, additions: list[Flow],
               deletions: list[tuple[int, int]]) -> SyncStats:
-        datapath = connection.datapath
-        messages = [to_flow_mod(flow, datapath) for flow in
-                    sorted(additions, key=lambda f: (f.table, -f.priority))]
-        messages += [delete_by_cookie(table, cookie, datapath) for table, cookie in deletions]
-        if messages:
-            connection.send_bundle(messages)
-            self.flow_mods_sent += len(messages)
+        encode = flow_mod_cached if self.cache_wire else flow_mod
+        ordered = sorted(additions, key=lambda f: (f.table, -f.priority))
+        count = len(ordered) + len(deletions)
+        if count:
+            # Encoded while the bundle buffer is built: no list of messages is held.
+            messages = itertools.chain((encode(flow) for flow in ordered),
+                                       (delete_by_cookie(t, c) for t, c in deletions))
+            connection.send_bundle(messages, count)
+            self.flow_mods_sent += count
         return SyncStats(added=len(additions), deleted=len(deletions))

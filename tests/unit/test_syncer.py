@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
+from vna_kit import decode_flow_mod
 
 from vna.actions import Output
 from vna.features.l2 import KIND_IFACE
@@ -37,7 +39,8 @@ class FakeConnection:
     def dump_flows(self) -> list[Stat]:
         return [Stat(t, c) for t, c in self.table]
 
-    def send_bundle(self, messages: list[Any]) -> None:
+    def send_bundle(self, encoded: Iterable[bytes], count: int | None = None) -> None:
+        messages = [decode_flow_mod(m) for m in encoded]
         self.bundles.append(messages)
         for msg in messages:
             key = (msg.table_id, msg.cookie)
@@ -86,3 +89,17 @@ def test_a_flow_removed_and_readded_in_one_step_is_not_deleted() -> None:
     connection = FakeConnection([same])
     Syncer().apply(connection, [same], [same])  # type: ignore[arg-type]
     assert connection.table == {(60, same.cookie)}
+
+
+def test_additions_go_by_table_then_descending_priority_and_encode_once() -> None:
+    flows = [Flow(table=t, priority=p, match=make_match(in_port=p), actions=(Output(1),),
+                  kind=KIND_IFACE) for t, p in ((60, 1), (0, 5), (60, 100), (0, 200))]
+    connection = FakeConnection([])
+    syncer = Syncer()
+    syncer.full_sync(connection, desired(*flows))  # type: ignore[arg-type]
+    (bundle,) = connection.bundles
+    assert [(m.table_id, m.priority) for m in bundle] == [(0, 200), (0, 5), (60, 100), (60, 1)]
+    assert all(f._wire is not None for f in flows)  # kept for the next resync
+    uncached = [Flow(0, 1, make_match(in_port=9), kind=KIND_IFACE)]
+    Syncer(cache_wire=False).apply(connection, uncached, [])  # type: ignore[arg-type]
+    assert uncached[0]._wire is None

@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 import ipaddress
 import itertools
+import struct
 from collections.abc import Sequence
 from typing import Any
 
 from os_ken.lib.packet import arp, ethernet, icmp, ipv4, packet, tcp, udp
+from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
 
 from vna.desired import DesiredState
 from vna.dirty import dirty_for_ports, dirty_owners
@@ -471,3 +473,13 @@ def rewritten_frame(frame: bytes, fields: dict, punted: dict) -> bytes:
     out.add_protocol(bytes(rest[header:]))
     out.serialize()
     return bytes(out.data)
+
+
+def decode_flow_mod(message: bytes) -> Any:
+    """os-ken's OFPFlowMod parsed from encoded bytes (what SwitchConnection.send_bundle
+    takes): test doubles read command, table_id, cookie and instructions from it, which
+    also proves the bytes parse."""
+    _version, msg_type, length, xid = struct.unpack_from("!BBHI", message)
+    assert msg_type == ofproto_v1_3.OFPT_FLOW_MOD and length == len(message)
+    return ofproto_v1_3_parser.OFPFlowMod.parser(None, ofproto_v1_3.OFP_VERSION, msg_type,
+                                                 length, xid, bytearray(message))
