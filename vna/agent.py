@@ -181,6 +181,10 @@ class Agent:
         self.stats.applied_seq = seq
         if old_view is None or self.connection is None:
             self._rebuild()
+            if self.view is not None:
+                # The switch became a datapath of the model again (its row came back):
+                # what it holds is whatever was left, so diff it in full.
+                self._full_sync()
             return
         new_view = self._make_view(applied)
         if new_view is None or new_view.binding.datapath_uuid != old_view.binding.datapath_uuid:

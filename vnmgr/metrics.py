@@ -26,7 +26,8 @@ def collect(service: Vnmgr) -> Iterable[Sample]:
         yield "vnet_vnmgr_slices_recomputed_total", {}, subscriptions.recomputed
         yield "vnet_vnmgr_slices_updated_total", {}, subscriptions.incremental
         for node in list(subscriptions.nodes.values()):
-            yield "vnet_vnmgr_slice_rows", {"node_id": node.node_id}, len(node.keys)
+            yield ("vnet_vnmgr_slice_rows", {"node_id": node.node_id},
+                   len(node.keys) + len(subscriptions.shared))
 
 
 def start_metrics_server(service: Vnmgr, host: str, port: str) -> ThreadingHTTPServer | None:

@@ -283,5 +283,7 @@ class Vnmgr:
         return {"seq": seq, "agents": {
             node: {**status, "lag": max(0, seq - int(status.get("seq", 0))),
                    "age": time.time() - status["reported_at"],
-                   "slice_rows": len(nodes[node].keys) if node in nodes else None}
+                   "slice_rows": (len(nodes[node].keys) + len(self.subscriptions.shared)
+                                  if self.subscriptions is not None and node in nodes
+                                  else None)}
             for node, status in self.agents.items()}}

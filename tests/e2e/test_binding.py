@@ -200,3 +200,19 @@ def test_a_host_holds_a_network_only_while_a_vm_of_it_is_there(cloud: Cloud) -> 
     wait_flows(c, "h3", vm1.mac, present=False)
     wait_flows(c, "h3", vm3.mac, present=False)
     c.wait_ping("vm1", vm3.ip)  # the others never noticed
+
+
+def test_a_datapath_that_leaves_the_model_and_comes_back_is_synced_again(
+        cloud: Cloud) -> None:
+    """Its vna keeps running: while no datapath row has its switch's dpid it holds no
+    flows; when the row has it again, the vna diffs the switch in full (found by a
+    newcomer: it used to keep the near-empty table)."""
+    c = cloud
+    dp = c.hosts["h2"].datapath_uuid
+    dpid = c.api.get(f"datapaths/{dp}")["dpid"]
+    c.api.put(f"datapaths/{dp}", dpid="0x0000aaaa000000ff")
+    wait_flows(c, "h2", c.vms["vm2"].mac, present=False)
+    c.api.put(f"datapaths/{dp}", dpid=dpid)
+    wait_flows(c, "h2", c.vms["vm2"].mac, present=True)
+    c.wait_ping("vm1", c.vms["vm2"].ip)
+    c.wait_ping("vm3", c.vms["vm1"].ip)

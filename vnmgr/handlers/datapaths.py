@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from vnet import models as m
-from vnet.errors import conflict
+from vnet.errors import conflict, invalid
 from vnet.parse import format_dpid
 from vnet.serialize import Row
 from vnmgr.handlers.bindings import release_datapath
@@ -24,11 +26,26 @@ def _dpid(tx: Tx, params: Params, current: m.Datapath | None = None) -> str:
     return dpid
 
 
+# A node_id names the agent's message topic (vnet.messaging.node_topic, NUL-terminated)
+# and appears in logs and tables: printable, without spaces.
+_NODE_ID = re.compile(r"[^\s\x00-\x1f\x7f]+")
+
+
+def _node_id(params: Params, required: bool) -> str | None:
+    """node_id as given; raises ApiError(422, "node_id") when it holds whitespace or a
+    control character (NUL would let one agent's topic prefix another's)."""
+    value = params.text("node_id", required=required)
+    if value is not None and not _NODE_ID.fullmatch(value):
+        raise invalid("node_id", "node_id must be printable text without spaces or control "
+                      "characters")
+    return value
+
+
 @handler("create", "datapaths")
 def create_datapath(tx: Tx, _uuid: str | None, params: Params) -> Row:
     dp = m.Datapath(uuid=tx.new_uuid("datapaths", params),
                     display_name=params.text("display_name"), dpid=_dpid(tx, params),
-                    node_id=params.text("node_id", required=True),
+                    node_id=_node_id(params, required=True),
                     is_connected=params.boolean("is_connected", False))
     return tx.row(tx.changes.add(dp))
 
@@ -36,7 +53,9 @@ def create_datapath(tx: Tx, _uuid: str | None, params: Params) -> Row:
 @handler("update", "datapaths")
 def update_datapath(tx: Tx, uuid: str | None, params: Params) -> Row:
     dp = tx.get(m.Datapath, uuid)
-    apply_text(dp, params, "display_name", "node_id")
+    apply_text(dp, params, "display_name")
+    if params.has("node_id"):
+        dp.node_id = _node_id(params, required=True)
     if params.has("dpid"):
         dp.dpid = _dpid(tx, params, dp)
     if params.has("is_connected"):
