@@ -119,6 +119,7 @@ def report_ports(tx: Tx, _uuid: str | None, params: Params) -> Row:
             tx.changes.delete(row)
             if interface is not None:
                 touched.append(interface)
+    mine: dict[str, m.ActiveInterface] = {}
     for uuid, interface in interfaces.items():
         claim = claims[uuid]
         row = existing.get(interface.id)
@@ -128,16 +129,20 @@ def report_ports(tx: Tx, _uuid: str | None, params: Params) -> Row:
                                     interface_id=interface.id, datapath_id=datapath.id,
                                     state=STANDBY, **claim)
             tx.changes.add(row)
+            touched.append(interface)
         elif (row.port_name, row.port_number, row.detail) != tuple(claim.values()):
             row.port_name, row.port_number = claim["port_name"], claim["port_number"]
             row.detail = claim["detail"]
             tx.changes.touch(row)
-        touched.append(interface)
+            touched.append(interface)
+        mine[uuid] = row
+    # Only a claim that came, went or changed can move a binding: the report repeats the
+    # datapath's whole set, and settling each unchanged claim again made a report cost
+    # two queries per port (the slow part of a VM's arrival on a busy host).
     for interface in touched:
         settle(tx, interface)
-    states = {i.uuid: r.state for i in interfaces.values()
-              for r in _rows_of(tx, i) if r.datapath_id == datapath.id}
-    return {"datapath_uuid": datapath.uuid, "bindings": states}
+    return {"datapath_uuid": datapath.uuid,
+            "bindings": {uuid: row.state for uuid, row in mine.items()}}
 
 
 def release_datapath(tx: Tx, datapath: m.Datapath) -> None:
