@@ -28,3 +28,14 @@ def test_vnctl_loads_no_server_code_at_run_time() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                             text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_vna_loads_no_database_code_at_run_time() -> None:
+    """The vna runs on every hypervisor: its whole import graph (agent, switch, link,
+    every feature) loads no SQLAlchemy, Alembic or database driver."""
+    code = ("import sys, vna.cli, vna.agent, vna.switch, vna.vnmgr_link, vna.features; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'sqlalchemy', 'alembic', 'pymysql', 'vnmgr', 'webapi', 'lab'}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -206,3 +206,9 @@ def test_a_shared_physical_network_does_not_join_tenants_into_one_slice():
     link = "rl-rb"
     m.route(link, m.router_port(link, ext), ext, "10.9.0.0/16")
     assert "nw-a" in sliced(m.snapshot(), "dp-2")[0]["networks"]
+
+
+def test_references_from_the_registry_match_the_serialized_rows():
+    from vnet.serialize import references
+    from vnet.slice import RESOURCES
+    assert {r: REFS[r] for r in RESOURCES} == {r: references(r) for r in RESOURCES}
