@@ -53,6 +53,7 @@ class VnmgrLink:
         self._watch = Watch()
         self._watch_sent: Watch | None = None
         self._watch_lock = threading.Lock()
+        self._wake_endpoint = f"inproc://vnmgr-link-wake-{id(self):x}"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vnmgr-link", daemon=True)
 
@@ -67,9 +68,29 @@ class VnmgrLink:
         self.seq = None
 
     def set_watch(self, watch: Watch) -> None:
-        """What the bridge shows now (any thread); sent to vnmgr by the link thread."""
+        """What the bridge shows now (any thread); sent to vnmgr by the link thread, which
+        is woken at once: a VM port that just appeared is claimable only once vnmgr
+        knows it is watched (waiting for the next poll timeout cost a VM's arrival about
+        100 ms)."""
         with self._watch_lock:
+            if watch == self._watch:
+                return
             self._watch = watch
+        self._wake()
+
+    def _wake(self) -> None:
+        context = getattr(self.rpc, "context", None)
+        if context is None:
+            return
+        push = context.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 0)
+        try:
+            push.connect(self._wake_endpoint)
+            push.send(b"", zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass  # the link thread is busy or gone: it looks at the watch on its next turn
+        finally:
+            push.close()
 
     def _run(self) -> None:
         sub = self.rpc.context.socket(zmq.SUB)
@@ -78,6 +99,12 @@ class VnmgrLink:
         sub.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_TOPIC)
         sub.setsockopt(zmq.SUBSCRIBE, node_topic(self.node_id))
         sub.connect(self.pub_endpoint)
+        wake = self.rpc.context.socket(zmq.PULL)
+        wake.setsockopt(zmq.LINGER, 0)
+        wake.bind(self._wake_endpoint)
+        poller = zmq.Poller()
+        poller.register(sub, zmq.POLLIN)
+        poller.register(wake, zmq.POLLIN)
         next_status = 0.0
         try:
             while not self._stop.is_set():
@@ -85,7 +112,11 @@ class VnmgrLink:
                     self._snapshot()
                 elif self._watch_sent != self._watch:
                     self._send_watch()
-                if sub.poll(200, zmq.POLLIN):
+                ready = dict(poller.poll(200))
+                if wake in ready:
+                    while wake.poll(0):
+                        wake.recv()
+                if sub in ready:
                     frames = sub.recv_multipart()
                     if not self.paused.is_set():
                         self._on_frames(frames)
@@ -94,6 +125,7 @@ class VnmgrLink:
                     self._report_status()
         finally:
             sub.close()
+            wake.close()
 
     def _snapshot(self) -> None:
         with self._watch_lock:
