@@ -134,8 +134,12 @@ def unreachable(view: View) -> list[Unreachable]:
             relevant.add(addr.network_uuid)
             for link in topo.attached.get(addr.network_uuid, []):
                 relevant |= topo.networks_of_component(topo.component(link))
+    # Only the interfaces on relevant networks: walking every interface of the model
+    # took 190 ms at 10,000 (on the status thread, every 2 s after a change, holding
+    # the GIL while events waited: the convergence tail).
+    candidates = set().union(*(view.interfaces_on_network(n) for n in relevant))
     out = []
-    for iface in sorted(view.uuids("interfaces")):
+    for iface in sorted(candidates):
         peer = view.host_datapath(iface)
         for network, ipv4s in _remote_networks(view, iface).items():
             assert peer is not None
