@@ -52,7 +52,7 @@ from typing import Any
 
 import zmq
 
-from bench.common import log, percentile, table
+from bench.common import log, percentile, table, vm_rss_kib
 from lab import Lab
 from lab.services import Services
 from vna.desired import DesiredState
@@ -808,7 +808,7 @@ def run(quick: bool, agents: int | None = None, interfaces: int | None = None,
             res["verify"]["resyncs_total"] = sum(a.snapshots - 1 for a in swarm.agents.values())
             res["verify"]["gaps_total"] = sum(a.gaps for a in swarm.agents.values())
             log(f"agents: verify {res['verify']}")
-            res["vnmgr_rss_kib"] = _rss_kib(vnmgr.pid)
+            res["vnmgr_rss_kib"] = vm_rss_kib(vnmgr.pid)
             res["lost_message"] = lost_message(swarm, world, write)
             log(f"agents: a lost message {res['lost_message']}")
             res["restart"] = restart(swarm, world, services, vnmgr, write)
@@ -823,15 +823,6 @@ def run(quick: bool, agents: int | None = None, interfaces: int | None = None,
     res["flows"] = flow_share(full_end, world, sizes.flow_sample)
     log(f"agents: flows {res['flows']}")
     return res
-
-
-def _rss_kib(pid: int) -> dict[str, int]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmHWM:", "VmRSS:")):
-            key, value = line.split(":", 1)
-            out[key] = int(value.split()[0])
-    return out
 
 
 # ---------------------------------------------------------------------------- report

@@ -119,3 +119,13 @@ def table(title: str, header: list[str], rows: list[list[Any]]) -> str:
              "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in body]
     return "\n".join(lines) + "\n"
+
+
+def vm_rss_kib(pid: int) -> dict[str, int]:
+    """{"VmHWM": peak, "VmRSS": current} of a process, KiB, from /proc/<pid>/status."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmHWM:", "VmRSS:")):
+            key, value = line.split(":", 1)
+            out[key] = int(value.split()[0])
+    return out

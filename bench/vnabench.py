@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from bench import agents as agents_bench
@@ -36,6 +35,7 @@ from bench.common import (
     percentile,
     save_results,
     table,
+    vm_rss_kib,
 )
 from bench.testbed import (
     CONV_NET,
@@ -61,15 +61,6 @@ DEFAULT = ("vna", "api", "dataplane", "secgroups", "nat", "agents")
 
 
 # ---------------------------------------------------------------------------- helpers
-
-def vm_rss_kib(pid: int) -> dict[str, int]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmHWM:", "VmRSS:")):
-            key, value = line.split(":", 1)
-            out[key] = int(value.split()[0])
-    return out
-
 
 # ---------------------------------------------------------------------------- 1. full sync
 
