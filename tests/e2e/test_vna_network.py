@@ -58,6 +58,15 @@ def ping_ok(c: Cloud, src: str, dst: str, count: int = 3) -> list[int]:
     return result.ttls
 
 
+def wait_unreachable(c: Cloud, src: str, dst: str, timeout: float = 5.0) -> None:
+    """Until a ping from `src` to `dst` fails: a route deletion has reached the
+    datapaths (a ping right after the API call can still pass on the old flows)."""
+    deadline = time.monotonic() + timeout
+    while c.vms[src].ping(dst, count=1, wait=0.3).ok:
+        assert time.monotonic() < deadline, f"{src} -> {dst} still reachable"
+        time.sleep(0.1)
+
+
 def ping_fails(c: Cloud, src: str, dst: str, **kw) -> None:
     result = c.vms[src].ping(dst, count=2, interval=0.2, wait=0.5, **kw)
     assert result.received == 0, f"{src} -> {dst} should be unreachable: {result.output}"
@@ -219,6 +228,7 @@ def test_a_default_route_carries_the_chain(cloud: Cloud) -> None:
     """r1 knows nw-e only through a default route 0.0.0.0/0 towards nw-b (OpenVNet's
     routes take prefixes 0-32): r2 takes it on, TTL -2, the connected routes still win."""
     cloud.api.delete("routes/r-r1far")
+    wait_unreachable(cloud, "vm1", "10.5.0.16")  # not the old route that answers below
     cloud.api.post("routes", uuid="r-r1default", interface_uuid="if-r1p2", network_uuid="nw-b",
                    route_link_uuid="rl-r1", ipv4_network="0.0.0.0", ipv4_prefix=0)
     try:
