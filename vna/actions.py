@@ -24,14 +24,14 @@ IN_PORT = "IN_PORT"
 NO_BUFFER = 0xFFFF
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Output:
     """output:PORT; `port` is an ofport number or IN_PORT."""
 
     port: int | str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SetField:
     """set_field:VALUE->FIELD (OVS fixes IPv4/L4 checksums after it)."""
 
@@ -39,7 +39,7 @@ class SetField:
     value: int | str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Move:
     """move:SRC[src_ofs..]->DST[dst_ofs..], n_bits wide (NXActionRegMove)."""
 
@@ -50,13 +50,13 @@ class Move:
     dst_ofs: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DecTtl:
     """dec_ttl: an IPv4 TTL reaching 0 drops the packet and punts it with reason
     invalid_ttl (OFPR_INVALID_TTL) to a controller that asked for it."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Nat:
     """nat(src|dst=ADDR[-ADDR_MAX][:PORT[-PORT_MAX]]), only valid inside Ct.  With no
     address it reverses an existing translation (plain ``nat``)."""
@@ -68,7 +68,7 @@ class Nat:
     port_max: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ct:
     """ct(commit,zone=ZONE|zone_src,table=TABLE,nat,exec(...)): send the packet through
     the connection tracker of one zone (an immediate zone, or read from a 16-bit field
@@ -84,12 +84,12 @@ class Ct:
     exec: tuple[SetField, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CtClear:
     """ct_clear: forget the packet's conntrack state (ct_state back to 0)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Controller:
     """Send the packet to the controller (output:CONTROLLER, max_len bytes, whole packet
     by default).  The packet-in carries the flow's cookie, which names the feature that
@@ -98,7 +98,7 @@ class Controller:
     max_len: int = NO_BUFFER
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Meter:
     """meter:ID - an OpenFlow 1.3 instruction run before the actions (encoded as
     OFPInstructionMeter); listed with the actions so the flow keeps one sequence."""
@@ -106,7 +106,7 @@ class Meter:
     meter_id: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Conjunction:
     """conjunction(ID, CLAUSE/N_CLAUSES): this flow is clause `clause` (1-based) of
     conjunctive match ID; a flow matching conj_id=ID runs when every clause matched."""

@@ -52,7 +52,7 @@ def ipv4_prefix_value(network: str, prefix: int) -> str | tuple[str, str] | None
     return (str(net.network_address), str(net.netmask))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Flow:
     table: int
     priority: int

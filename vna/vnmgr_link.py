@@ -33,6 +33,20 @@ log = logging.getLogger("vna.link")
 
 Deliver = Callable[[str, int, Any], None]
 
+# Row fields the agent never reads: two 20-character strings on every row.
+UNUSED_FIELDS = ("created_at", "updated_at")
+
+
+def compact_row(obj: dict[str, Any]) -> dict[str, Any]:
+    """json object_hook for the agent's slice: each decoded object without UNUSED_FIELDS,
+    as a copy sized for what is left (a dict never shrinks when keys are popped: 272
+    instead of 464 bytes for an interface row). A 10k-interface slice takes 31 instead of
+    37 MiB and decodes faster, not slower (154 vs 229 ms). Interning the values as well
+    saved 5 MiB more but tripled the decoding time."""
+    for name in UNUSED_FIELDS:
+        obj.pop(name, None)
+    return obj.copy()
+
 
 class VnmgrLink:
     def __init__(self, rpc: RpcClient, pub_endpoint: str, deliver: Deliver,
@@ -133,7 +147,7 @@ class VnmgrLink:
         try:
             snapshot = self.rpc.call("snapshot", params={"node_id": self.node_id,
                                                          "watch": watch.to_params()},
-                                     timeout_ms=30000)
+                                     timeout_ms=30000, object_hook=compact_row)
         except ApiError as exc:
             log.warning("snapshot from vnmgr failed (%s); retrying", exc.message)
             self._stop.wait(1.0)
@@ -196,7 +210,7 @@ class VnmgrLink:
             return
         self.n = n
         self.seq = max(self.seq, seq)
-        self.deliver("changes", self.seq, decode(body)["changes"])
+        self.deliver("changes", self.seq, decode(body, compact_row)["changes"])
 
     def _report_status(self) -> None:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -31,8 +32,13 @@ def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode()
 
 
-def decode(data: bytes) -> dict[str, Any]:
-    return json.loads(data)
+ObjectHook = Callable[[dict[str, Any]], Any]
+
+
+def decode(data: bytes, object_hook: ObjectHook | None = None) -> dict[str, Any]:
+    """JSON bytes -> dict; `object_hook` (json.loads's) sees every decoded object, inner
+    first: a receiver that keeps big models uses it to compact rows as they are made."""
+    return json.loads(data, object_hook=object_hook)
 
 
 class RpcClient:
@@ -48,7 +54,8 @@ class RpcClient:
         self.context = context or zmq.Context.instance()
 
     def call(self, op: str, resource: str | None = None, uuid: str | None = None,
-             params: dict[str, Any] | None = None, timeout_ms: int | None = None) -> Any:
+             params: dict[str, Any] | None = None, timeout_ms: int | None = None,
+             object_hook: ObjectHook | None = None) -> Any:
         timeout = self.timeout_ms if timeout_ms is None else timeout_ms
         request = {"op": op, "resource": resource, "uuid": uuid, "params": params or {},
                    "expires_at": time.time() + timeout / 1000.0}
@@ -59,7 +66,7 @@ class RpcClient:
             socket.send(encode(request))
             if not socket.poll(timeout, zmq.POLLIN):
                 raise ApiError(503, f"vnmgr did not answer within {timeout} ms")
-            reply = decode(socket.recv())
+            reply = decode(socket.recv(), object_hook)
         finally:
             socket.close()
         if not reply.get("ok"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vna.vnmgr_link import VnmgrLink
+from vna.vnmgr_link import VnmgrLink, compact_row
 from vnet.errors import ApiError
 from vnet.messaging import HEARTBEAT_TOPIC, node_topic
 from vnet.slice import Watch
@@ -111,3 +111,22 @@ def test_a_status_answer_saying_resync_resyncs() -> None:
     rpc.call = lambda op, **_: {"seq": 5, "resync": True}  # type: ignore[method-assign]
     link._report_status()
     assert link.seq is None
+
+
+def test_rows_arrive_without_the_timestamps_the_agent_never_reads() -> None:
+    row = {"uuid": "if-a", "mode": "vif", "network_uuid": None, "id": 7,
+           "created_at": "2026-11-30T01:31:26Z", "updated_at": "2026-11-30T01:31:27Z"}
+    changes: list[Any] = []
+    link = VnmgrLink(FakeRpc(), "inproc://unused",
+                     lambda kind, _seq, payload: changes.append(payload), status=dict,
+                     node_id="vna1")
+    link._snapshot()
+    body = {"changes": [{"op": "upsert", "resource": "interfaces", "uuid": "if-a",
+                         "data": row}]}
+    link._on_frames([node_topic("vna1"), json.dumps({"seq": 6, "n": 4}).encode(),
+                     json.dumps(body).encode()])
+    data = changes[-1][0]["data"]
+    assert data == {k: v for k, v in row.items() if not k.endswith("_at")}
+    # The snapshot is decoded with the same hook (vnet.messaging.RpcClient.call).
+    assert json.loads(json.dumps({"model": {"interfaces": {"if-a": row}}}),
+                      object_hook=compact_row)["model"]["interfaces"]["if-a"] == data
