@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 
+from vnet.keys import AGENT, KeysError, client_keys
 from vnet.messaging import RpcClient
 from vnet.metrics import serve as serve_metrics
 from vnet.runtime import on_sigterm, service_config
@@ -34,8 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     node_id = config.get("vna", "node_id")
     of_host, of_port = config.get("vna", "of_host", "127.0.0.1"), config.get_int("vna", "of_port")
     tunnel_port = config.get("vna", "tunnel_port", "vnet-vxlan") if transport == "tunnel" else None
+    try:
+        keys = client_keys(config, AGENT)  # a vna holds the agent key unless told otherwise
+    except KeysError as exc:
+        raise SystemExit(f"vna: {exc}") from None
     rpc = RpcClient(config.get("messaging", "rpc_endpoint"),
-                    config.get_int("messaging", "rpc_timeout_ms", 5000))
+                    config.get_int("messaging", "rpc_timeout_ms", 5000), keys=keys)
 
     meters = MeterConfig(rate=config.get_int("vna", "punt_meter_rate", DEFAULT_RATE_PPS),
                          burst=config.get_int("vna", "punt_meter_burst", DEFAULT_BURST_PACKETS))

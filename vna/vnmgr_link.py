@@ -107,8 +107,7 @@ class VnmgrLink:
             push.close()
 
     def _run(self) -> None:
-        sub = self.rpc.context.socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
+        sub = self.rpc.socket(zmq.SUB)  # with the rpc's CURVE keys, if any
         sub.setsockopt(zmq.RCVHWM, 100000)
         sub.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_TOPIC)
         sub.setsockopt(zmq.SUBSCRIBE, node_topic(self.node_id))

@@ -17,6 +17,8 @@ def collect(service: Vnmgr) -> Iterable[Sample]:
     yield "vnet_vnmgr_writes_total", {}, service.counters["writes"]
     yield "vnet_vnmgr_events_published_total", {}, service.counters["events_published"]
     yield "vnet_vnmgr_internal_errors_total", {}, service.counters["errors"]
+    # Requests a client's key role does not allow (docs/messaging.md, "Keys and roles").
+    yield "vnet_vnmgr_refused_total", {}, service.counters["refused"]
     yield "vnet_vnmgr_sequence", {}, service._seq or 0
     yield "vnet_vnmgr_slice_messages_total", {}, service.counters["slice_messages"]
     for node, status in service.agents.items():

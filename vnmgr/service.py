@@ -21,12 +21,14 @@ from sqlalchemy.orm import sessionmaker
 
 from vnet import models as m
 from vnet.errors import ApiError
+from vnet.keys import ServerKeys
 from vnet.messaging import GLOBAL_TOPIC, HEARTBEAT_TOPIC, decode, encode, node_topic
 from vnet.serialize import snapshot_model
 from vnet.slice import ModelIndex, Watch
 from vnmgr import accept
 from vnmgr.handlers import HANDLERS, Tx
 from vnmgr.params import Params
+from vnmgr.roles import RoleAuthenticator, refusal
 from vnmgr.subscriptions import Node, Subscriptions
 
 log = logging.getLogger("vnmgr")
@@ -37,21 +39,32 @@ READ_OPS = ("snapshot", "health", "agent_status", "agents", "watch")
 class Vnmgr:
     def __init__(self, sessions: sessionmaker, rpc_endpoint: str, pub_endpoint: str,
                  heartbeat_interval: float = 1.0, context: zmq.Context | None = None,
-                 node_expiry: float = 300.0) -> None:
+                 node_expiry: float = 300.0, keys: ServerKeys | None = None) -> None:
+        """With `keys`, both sockets are CURVE servers that admit only the known client
+        keys, and each request is checked against its key's role (vnmgr.roles)."""
         self.sessions = sessions
         self.context = context or zmq.Context.instance()
+        self.keys = keys
+        self.authenticator: RoleAuthenticator | None = None
+        if keys is not None:
+            # One ZAP handler per context, started before any CURVE socket binds.
+            self.authenticator = RoleAuthenticator(self.context, keys)
+            self.authenticator.start()
         self.rpc = self.context.socket(zmq.ROUTER)
         self.rpc.setsockopt(zmq.LINGER, 0)
-        self.rpc.bind(rpc_endpoint)
         self.pub = self.context.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
         self.pub.setsockopt(zmq.SNDHWM, 100000)
+        if keys is not None:
+            keys.apply(self.rpc)
+            keys.apply(self.pub)
+        self.rpc.bind(rpc_endpoint)
         self.pub.bind(pub_endpoint)
         self.heartbeat_interval = heartbeat_interval
         self.node_expiry = node_expiry
         self.agents: dict[str, dict[str, Any]] = {}
         self.counters = {"requests": 0, "writes": 0, "events_published": 0, "errors": 0,
-                         "slice_messages": 0}
+                         "slice_messages": 0, "refused": 0}
         self.running = True
         self._seq: int | None = None
         # The model in memory for slicing (vnmgr.subscriptions), loaded on first use; its
@@ -80,10 +93,13 @@ class Vnmgr:
     def close(self) -> None:
         self.rpc.close()
         self.pub.close()
+        if self.authenticator is not None:
+            self.authenticator.stop()
 
     def _serve_one(self) -> None:
-        frames = self.rpc.recv_multipart()
-        identity, body = frames[0], frames[-1]
+        frames = self.rpc.recv_multipart(copy=False)
+        identity, body = frames[0].bytes, frames[-1].bytes
+        role = self._role(frames[-1])
         try:
             request = decode(body)
             if not isinstance(request, dict):
@@ -98,15 +114,31 @@ class Vnmgr:
                         request.get("resource"))
             return
         self.counters["requests"] += 1
-        self._reply(identity, self.handle(request))
+        self._reply(identity, self.handle(request, role))
+
+    def _role(self, frame: zmq.Frame) -> str | None:
+        """The role ZAP gave the sender's key (vnmgr.roles); None when keys are off. A
+        frame without one (which ZAP should make impossible) gets a role nothing allows."""
+        if self.keys is None:
+            return None
+        try:
+            return str(frame.get("User-Id"))
+        except zmq.ZMQError:
+            return ""
 
     def _reply(self, identity: bytes, reply: dict[str, Any]) -> None:
         self.rpc.send_multipart([identity, b"", encode(reply)])
 
     # ------------------------------------------------------------ requests
-    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+    def handle(self, request: dict[str, Any], role: str | None = None) -> dict[str, Any]:
+        """The reply to one request from a client of `role` (None: keys are off)."""
         op, resource = request.get("op"), request.get("resource")
         try:
+            refused = refusal(role, request)
+            if refused is not None:
+                self.counters["refused"] += 1
+                log.warning("refused op=%s resource=%s to role %s", op, resource, role)
+                raise refused
             if op in READ_OPS:
                 return {"ok": True, "result": getattr(self, f"_op_{op}")(request)}
             fn = HANDLERS.get((str(op), str(resource)))

@@ -7,6 +7,7 @@ import threading
 
 from werkzeug.serving import make_server
 
+from vnet.keys import KeysError
 from vnet.runtime import on_sigterm, service_config
 from webapi.app import create_app
 
@@ -15,7 +16,10 @@ log = logging.getLogger("webapi")
 
 def main(argv: list[str] | None = None) -> int:
     config = service_config("vnet-webapi", "webapi", "wakame-vnet HTTP API", argv)
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except KeysError as exc:
+        raise SystemExit(f"vnet-webapi: {exc}") from None
     host = config.get("webapi", "host", "127.0.0.1")
     port = config.get_int("webapi", "port", 9090)
     server = make_server(host, port, app, threaded=True)

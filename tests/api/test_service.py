@@ -14,7 +14,7 @@ import pytest
 import requests
 import zmq
 
-from lab.services import find_program
+from lab.services import Services, find_program
 from vnet.db import head_revision
 from vnet.messaging import GLOBAL_TOPIC
 
@@ -24,11 +24,10 @@ from .support import Api, unique
 class Events:
     """A SUB socket on vnmgr's PUB endpoint that separates heartbeats from changes."""
 
-    def __init__(self, endpoint: str) -> None:
-        self.socket = zmq.Context.instance().socket(zmq.SUB)
-        self.socket.setsockopt(zmq.LINGER, 0)
+    def __init__(self, services: Services) -> None:
+        self.socket = services.rpc().socket(zmq.SUB)  # with the lab's webapi key
         self.socket.setsockopt(zmq.SUBSCRIBE, GLOBAL_TOPIC)
-        self.socket.connect(endpoint)
+        self.socket.connect(services.pub_endpoint)
         self.heartbeat_seq = -1
 
     def _receive(self, timeout_ms: int) -> dict[str, Any] | None:
@@ -70,7 +69,7 @@ class Events:
 
 @pytest.fixture
 def events(api: Api) -> Iterator[Events]:
-    subscriber = Events(api.services.pub_endpoint)
+    subscriber = Events(api.services)
     yield subscriber
     subscriber.close()
 

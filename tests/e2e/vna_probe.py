@@ -7,7 +7,6 @@ import re
 import time
 
 from lab.cloud import Cloud
-from vnet.messaging import RpcClient
 
 
 def vna_metrics(c: Cloud, host: str) -> dict[str, float]:
@@ -30,7 +29,7 @@ def meters(c: Cloud, host: str) -> dict[int, tuple[int, int]]:
 
 def agents_caught_up(c: Cloud, timeout: float = 15.0) -> None:
     """Wait until every host's vna reports the model sequence number vnmgr is at."""
-    rpc = RpcClient(c.services.rpc_endpoint)
+    rpc = c.services.rpc()
     deadline = time.monotonic() + timeout
     while True:
         report = rpc.call("agents")

@@ -20,7 +20,7 @@ from vnctl import client as vnctl_client
 from vnctl import datapaths
 from vnctl.cli import cli
 from vnctl.client import ApiFailure
-from vnet.messaging import RpcClient
+from vnet.keys import AGENT
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +179,7 @@ def test_datapaths_show_reports_vna_lag(stack: Services, vnctl: Vnctl) -> None:
     vnctl.run("datapaths", "add", "--uuid", "dp-quiet", "--dpid", "0x00000000000000bb",
               "--node-id", "vna-quiet")
     # Report as a vna would, three events behind vnmgr's current sequence number.
-    rpc = RpcClient(stack.rpc_endpoint, 5000)
+    rpc = stack.rpc(5000, role=AGENT)  # as a vna reports, with its key
     seq = rpc.call("health")["seq"]
     lost = {"interface_uuid": "if-far", "network_uuid": "nw-b", "datapath_uuid": "dp-quiet",
             "reason": "mac2mac: no datapath_network for nw-b on dp-lag"}
