@@ -53,6 +53,8 @@ def up(transport: str) -> int:
           f"http://127.0.0.1:{WEBAPI_PORT}/api/1.0/interfaces)")
     print(f"VM shells: ip netns exec {PREFIX}vm1 bash   |   "
           "remove it all: .venv/bin/vnet-demo down")
+    # The demo's vnmgr answers only these keys (docs/messaging.md, "Keys and roles").
+    print(f"vnmgr's CURVE keys (webapi and agent roles): {cloud.services.keys_dir}")
     return 0
 
 
