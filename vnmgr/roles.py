@@ -9,6 +9,7 @@ what it sees, but never writes the model.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import zmq
@@ -26,6 +27,9 @@ AGENT_REPORTS = frozenset({"active_interfaces"})
 # A vna reports its switch's connection as an update of its datapath (vna/agent.py):
 # that field, and nothing else, an agent may set.
 AGENT_DATAPATH_FIELDS = frozenset({"is_connected"})
+# A refused client reconnects every 100 ms (ZeroMQ's reconnect interval): its key is
+# logged once a minute, not ten times a second.
+UNKNOWN_KEY_LOG_INTERVAL_S = 60.0
 
 
 def refusal(role: str | None, request: dict[str, Any]) -> ApiError | None:
@@ -54,6 +58,7 @@ class RoleAuthenticator(ThreadAuthenticator):
     def __init__(self, context: zmq.Context, keys: ServerKeys) -> None:
         super().__init__(context, log=log)
         self.roles = keys.roles
+        self._logged: dict[str, float] = {}  # unknown key -> when last logged
 
     def start(self) -> None:
         super().start()
@@ -61,10 +66,16 @@ class RoleAuthenticator(ThreadAuthenticator):
 
     def callback(self, _domain: str, key: bytes) -> bool:
         """pyzmq's credentials-provider hook: `key` is the client's Z85 public key."""
-        known = key.decode("ascii") in self.roles
-        if not known:
-            log.warning("refused a CURVE client with an unknown key %s", key.decode("ascii"))
-        return known
+        text = key.decode("ascii")
+        if text in self.roles:
+            return True
+        now = time.monotonic()
+        if now - self._logged.get(text, -UNKNOWN_KEY_LOG_INTERVAL_S) >= UNKNOWN_KEY_LOG_INTERVAL_S:
+            if len(self._logged) > 1000:  # many strangers: keep the memory bounded
+                self._logged.clear()
+            self._logged[text] = now
+            log.warning("refused a CURVE client with an unknown key %s", text)
+        return False
 
     def curve_user_id(self, client_public_key: bytes) -> str:
         """The role of an admitted key (only called for keys `callback` admitted)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import zmq
+from zmq.utils import z85
 
 from vnet.config import load_config
 from vnet.keys import (
@@ -23,7 +24,7 @@ from vnet.keys import (
     load_server,
 )
 from vnmgr import cli as vnmgr_cli
-from vnmgr.roles import refusal
+from vnmgr.roles import RoleAuthenticator, refusal
 
 
 def mode(path: Path) -> int:
@@ -135,3 +136,18 @@ def test_the_webapi_role_and_keys_off_may_do_everything() -> None:
         assert refusal(role, request("create", "networks", uuid="nw-1")) is None
         assert refusal(role, request("agents")) is None
     assert refusal("stranger", request("health")) is not None  # an unmapped role: nothing
+
+
+def test_the_authenticator_admits_known_keys_under_their_role(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    init_keys(tmp_path)
+    authenticator = RoleAuthenticator(zmq.Context.instance(), load_server(tmp_path))
+    agent = load_client(tmp_path, AGENT)
+    assert authenticator.callback("vnet", agent.public) is True
+    assert authenticator.curve_user_id(z85.decode(agent.public)) == AGENT
+    stranger, _ = zmq.curve_keypair()
+    with caplog.at_level("WARNING", logger="vnmgr.auth"):
+        for _ in range(20):  # a refused client retrying every 100 ms
+            assert authenticator.callback("vnet", stranger) is False
+    assert [r.getMessage() for r in caplog.records] == [
+        f"refused a CURVE client with an unknown key {stranger.decode()}"]
