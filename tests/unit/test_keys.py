@@ -3,7 +3,11 @@ The keys at work between real processes are tested in tests/api/test_keys.py."""
 
 from __future__ import annotations
 
+import logging
+import os
 import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +15,7 @@ import pytest
 import zmq
 from zmq.utils import z85
 
+from lab.services import find_program
 from vnet.config import load_config
 from vnet.keys import (
     AGENT,
@@ -25,6 +30,16 @@ from vnet.keys import (
 )
 from vnmgr import cli as vnmgr_cli
 from vnmgr.roles import RoleAuthenticator, refusal
+
+
+@pytest.fixture(autouse=True)
+def root_logging() -> Iterator[None]:
+    """The CLIs set the root logger up as a service's (vnet.runtime): undo it after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def mode(path: Path) -> int:
@@ -151,3 +166,20 @@ def test_the_authenticator_admits_known_keys_under_their_role(
             assert authenticator.callback("vnet", stranger) is False
     assert [r.getMessage() for r in caplog.records] == [
         f"refused a CURVE client with an unknown key {stranger.decode()}"]
+
+
+def test_services_refuse_to_start_with_a_keys_dir_lacking_keys(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Not silently in the clear, and naming the missing file and the command to run."""
+    monkeypatch.setenv("VNET_MESSAGING_KEYS_DIR", str(tmp_path))
+    monkeypatch.setenv("VNET_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert vnmgr_cli.main([]) == 2
+    assert "server.key_secret is missing: run `vnmgr keys init`" in capsys.readouterr().err
+    assert not (tmp_path / "db.sqlite3").exists()  # refused before touching anything
+    # The clients as installed (the vna's os-ken must not load into this test process).
+    for program in ("vnet-webapi", "vna"):
+        result = subprocess.run([find_program(program)], capture_output=True, text=True,
+                                timeout=60, env={**os.environ, "VNET_WEBAPI_PORT": "1"})
+        assert result.returncode == 1, (program, result.stderr)
+        assert "server.key is missing: run `vnmgr keys init`" in result.stderr, program
