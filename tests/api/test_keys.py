@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 import zmq
 
+from lab.services import find_program, free_tcp_port, http_ok, start_service
 from vnet.errors import ApiError
 from vnet.keys import AGENT, WEBAPI, ClientKeys
 from vnet.messaging import GLOBAL_TOPIC, RpcClient
@@ -138,3 +139,29 @@ def test_the_webapi_key_writes(api: Api) -> None:
     assert uuid in api.snapshot()["model"]["networks"]
     webapi.call("delete", "networks", uuid)
     assert uuid not in api.snapshot()["model"]["networks"]
+
+
+def test_client_key_picks_the_role_a_webapi_writes_with(api: Api) -> None:
+    """`[messaging] client_key = agent` on a webapi: it reads (from the database) but
+    its writes come back as vnmgr's 403, over HTTP, naming the role."""
+    services = api.services
+    port = free_tcp_port()
+    env = {**services.common_env("webapi-agent"), "VNET_WEBAPI_HOST": "127.0.0.1",
+           "VNET_WEBAPI_PORT": str(port), "VNET_MESSAGING_CLIENT_KEY": AGENT}
+    handle = start_service("webapi-agent", [find_program("vnet-webapi")],
+                           run_dir=services.run_dir, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}/api/1.0"
+        handle.wait_ready(lambda: http_ok(url + "/health"), 30, "its health answer")
+        before = api.snapshot()["seq"]
+        response = api.http.post(url + "/networks", timeout=30,
+                                 json={"uuid": unique("nw"), "ipv4_network": "10.254.0.0",
+                                       "ipv4_prefix": 24})
+        assert response.status_code == 403, response.text
+        body = response.json()
+        assert (body["error"], body["field"]) == ("forbidden", "op")
+        assert "role agent may not create networks" in body["message"]
+        assert api.http.get(url + "/networks", timeout=30).status_code == 200
+        assert api.snapshot()["seq"] == before
+    finally:
+        handle.stop()
