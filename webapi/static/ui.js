@@ -123,10 +123,59 @@ const STYLE = [
                                                          "border-color": "#c33" } },
   { selector: "edge", style: { width: 2, "line-color": "#999", "curve-style": "bezier" } },
   { selector: "edge[kind='router-port']", style: { "line-color": "#69c" } },
-  { selector: ".trace", style: { "border-width": 4, "border-color": "#f0a", "line-color": "#f0a",
-                                 width: 5, "z-index": 10 } },
-  { selector: "node.trace", style: { "overlay-color": "#f0a", "overlay-opacity": 0.15 } },
+  { selector: "edge.trace", style: { "line-color": "#f0a", width: 5, "z-index": 10 } },
+  { selector: "node.trace", style: { "border-width": 4, "border-color": "#f0a",
+                                     "border-style": "solid" } },
 ];
+
+// Rows, top to bottom: routers, their ports, networks, datapaths with their VMs inside,
+// then the VMs bound nowhere.  Deterministic: the same model is always drawn the same.
+const GAP = 170;
+const ROWS = { router: 60, port: 170, network: 290, datapath: 440 };
+const VM_COLUMNS = 3;
+const VM_STEP = { x: 95, y: 70 };
+
+function positions(els) {
+  const pos = {};
+  const byKind = kind => els.filter(e => e.data.kind === kind && !e.data.source);
+  const edges = els.filter(e => e.data.source);
+  const networks = byKind("network").sort((a, b) =>
+    (a.data.mode === "physical") - (b.data.mode === "physical") || a.data.id.localeCompare(b.data.id));
+  networks.forEach((n, i) => { pos[n.data.id] = { x: i * GAP, y: ROWS.network }; });
+  const networkOf = {};  // port or vif -> its first network
+  for (const e of edges) {
+    if (pos[e.data.target] && !(e.data.source in networkOf)) networkOf[e.data.source] = e.data.target;
+  }
+  const ports = {};  // router -> its ports
+  for (const e of edges.filter(e => e.data.kind === "router-port")) {
+    (ports[e.data.source] = ports[e.data.source] || []).push(e.data.target);
+  }
+  const x = id => (pos[networkOf[id]] || { x: 0 }).x;
+  byKind("router").forEach((r, i) => {
+    const mine = ports[r.data.id] || [];
+    mine.forEach(p => { pos[p] = { x: x(p) + (i % 3) * 25, y: ROWS.port + (i % 3) * 20 }; });
+    const xs = mine.map(p => pos[p].x);
+    pos[r.data.id] = { x: xs.length ? xs.reduce((a, b) => a + b) / xs.length : i * GAP,
+                       y: ROWS.router - (i % 2) * 30 };
+  });
+  const vifs = byKind("vif").sort((a, b) => x(a.data.id) - x(b.data.id) || a.data.id.localeCompare(b.data.id));
+  let left = 0;
+  let bottom = ROWS.datapath;
+  for (const dp of byKind("datapath")) {
+    const inside = vifs.filter(v => v.data.parent === dp.data.id);
+    inside.forEach((v, i) => {
+      pos[v.data.id] = { x: left + (i % VM_COLUMNS) * VM_STEP.x,
+                         y: ROWS.datapath + Math.floor(i / VM_COLUMNS) * VM_STEP.y };
+      bottom = Math.max(bottom, pos[v.data.id].y);
+    });
+    if (!inside.length) pos[dp.data.id] = { x: left, y: ROWS.datapath };
+    left += Math.max(1, Math.min(inside.length, VM_COLUMNS)) * VM_STEP.x + 80;
+  }
+  vifs.filter(v => !v.data.parent).forEach((v, i) => {
+    pos[v.data.id] = { x: i * VM_STEP.x, y: bottom + 140 };
+  });
+  return pos;
+}
 
 function parseTrace() {
   const match = /(?:^#|&)trace=([^&]*)/.exec(location.hash);
@@ -164,7 +213,9 @@ function draw(els) {
   } else {
     state.cy.json({ elements: els });  // cytoscape diffs by id: kept nodes stay put
   }
-  state.cy.layout({ name: "cose", animate: false, randomize: false, nodeDimensionsIncludeLabels: true }).run();
+  const pos = positions(els);
+  state.cy.layout({ name: "preset", positions: n => pos[n.id()] || { x: 0, y: 0 }, fit: true,
+                    padding: 40 }).run();
   highlight();
   return true;
 }
