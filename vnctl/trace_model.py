@@ -39,13 +39,14 @@ def read_model(list_all: Lister) -> Model:
     members of a security group) get made-up ids, which only name flows (cookies).
     """
     model: Model = {name: {} for name in RESOURCES}
+    interfaces = list_all("interfaces")  # with their bindings, read once
     for name in TOP_LEVEL:
-        model[name] = _index(list_all(name))
+        model[name] = _index(interfaces if name == "interfaces" else list_all(name))
     for resource, parent, path in _UNDER_PARENT:
         for uuid in model[parent]:
             model[resource].update(_index(list_all(f"{parent}/{uuid}/{path}")))
     model["interface_security_groups"] = _index(_memberships(model, list_all))
-    model["active_interfaces"] = _index(_bindings(list_all("interfaces")))
+    model["active_interfaces"] = _index(_bindings(interfaces))
     return model
 
 
