@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from vna import route_link_wire as wire
-from vna.actions import DecTtl, SetField
+from vna.actions import Ct, DecTtl, SetField
 from vna.desired import DATAPATH, DesiredState
 from vna.flows import Flow
 from vna.flowsim import Outcome, Pipeline, SimError
@@ -33,6 +33,10 @@ PROTOCOLS = {"icmp": 1, "tcp": 6, "udp": 17}
 TUNNEL_OFPORT = 0xFFF0  # the made-up ofport of every datapath's tunnel port
 FIRST_OFPORT = 1  # made-up ofports of interfaces whose binding reports none start here
 SOURCE_PORT = 40000  # the transport source port of traced tcp/udp packets
+# The MAC a route's upstream gateway (ipv4_gateway) is taken to answer ARP with: a vna
+# learns the real one by ARP (vna.neighbors), which is not in the model.  00:00:5e:00:53
+# is the range RFC 7042 sets aside for documentation.
+UPSTREAM_MAC = "00:00:5e:00:53:01"
 MAX_DATAPATHS = 16  # visits before a path is declared a loop
 # Fields a frame carries from one datapath to the next (registers, metadata and conntrack
 # state stay behind on the switch that set them).
@@ -179,7 +183,8 @@ class Datapaths:
         if dp not in self._views:
             self._views[dp] = View(self.model, LocalBinding(
                 datapath_uuid=dp, transport=self.transport, ports=self._ports(dp),
-                tunnel_ofport=TUNNEL_OFPORT if self.transport == "tunnel" else None))
+                tunnel_ofport=TUNNEL_OFPORT if self.transport == "tunnel" else None,
+                neighbors=self._upstream()))
         return self._views[dp]
 
     def _ports(self, dp: str) -> dict[str, int]:
@@ -193,6 +198,11 @@ class Datapaths:
                 continue  # answered by flows, no port
             ports[uuid] = reported.get(uuid) or next(free)
         return ports
+
+    def _upstream(self) -> dict[tuple[str, str], str]:
+        """Every route's upstream gateway, as if it had answered the vna's ARP."""
+        return {(r["network_uuid"], r["ipv4_gateway"]): UPSTREAM_MAC
+                for r in self.model.get("routes", {}).values() if r.get("ipv4_gateway")}
 
     def desired(self, dp: str) -> DesiredState:
         if dp not in self._desired:
@@ -293,7 +303,7 @@ def _next_hop(view: View, src: Any, destination: str) -> str | None:
     prefix = ipaddress.IPv4Network(f"{net['ipv4_network']}/{net['ipv4_prefix']}")
     if ipaddress.IPv4Address(destination) in prefix:
         return destination
-    for route in view._routes_by_network.get(src.network_uuid, []):
+    for route in view.routes_on_network(src.network_uuid):
         for addr in view.addresses_of(route["interface_uuid"]):
             if addr.network_uuid == src.network_uuid:
                 return addr.ipv4
@@ -355,15 +365,15 @@ def _describe(dps: Datapaths, result: Trace, dp: str, packet: dict[str, Any],
         if flow.table == Table.ROUTE and any(isinstance(a, DecTtl) for a in flow.actions):
             ttl = _routers(dps, result, dp, flow, ttl)
     for flow in outcome.trace:
-        if flow.table in _NAT_TABLES and flow.kind != KIND_MISS and outcome.outputs:
-            sent = outcome.outputs[0][1]
-            changed = [f"{k} {packet.get(k)} -> {sent.get(k)}"
-                       for k in ("ipv4_src", "ipv4_dst", "tcp_src", "tcp_dst", "udp_src",
-                                 "udp_dst") if packet.get(k) != sent.get(k)]
+        nat = next((a.nat for a in flow.actions if isinstance(a, Ct) and a.nat is not None
+                    and a.nat.kind is not None), None)
+        if flow.table in _NAT_TABLES and nat is not None:
             owners = _owners(dps, dp, [flow])
-            result.hops.append(Hop("nat", dp, f"NAT on {', '.join(owners) or dp}: "
-                                   f"{'; '.join(changed) or 'unchanged'}", owners))
-            break
+            field = "ipv4_src" if nat.kind == "src" else "ipv4_dst"  # S(rc)NAT, D(st)NAT
+            to = nat.addr_min + (f":{nat.port_min}" if nat.port_min else "")
+            result.hops.append(Hop("nat", dp, f"{nat.kind[0].upper()}NAT by "
+                                   f"{', '.join(owners) or dp}: {packet.get(field)} -> {to}",
+                                   owners))
 
 
 def _owners(dps: Datapaths, dp: str, flows: list[Flow]) -> list[str]:
@@ -381,7 +391,7 @@ def _routers(dps: Datapaths, result: Trace, dp: str, flow: Flow, ttl: int) -> in
         elif pending and isinstance(action, SetField) and action.field == "eth_src":
             pending = False
             port = _interface_with_mac(view, str(action.value))
-            routes = view._routes_by_iface.get(port, []) if port else []
+            routes = view.routes_of_interface(port) if port else []
             link = routes[0]["route_link_uuid"] if routes else dps.owner_uuid(dp, flow)
             network = routes[0]["network_uuid"] if routes else None
             result.hops.append(Hop(
@@ -467,7 +477,9 @@ def _over_wire(dps: Datapaths, result: Trace, dp: str, iface: str | None,
             peer = row["datapath_uuid"]
             port = wire.underlay_port(dps.view(peer), row["route_link_uuid"])
             return _wire_hop(result, dp, peer, port, iface, mac, frame)
-    nets = sorted(dps.whole.networks_of(iface)) if iface else []
+    nets = sorted({*dps.whole.networks_of(iface),
+                   *(r["network_uuid"] for r in dps.whole.dpns_using_interface(iface)
+                     if r["datapath_uuid"] == dp)}) if iface else []
     result.hops.append(Hop("destination", dp, f"out of {iface} on {dp} to the physical "
                            f"network {', '.join(nets) or '?'} (eth_dst {mac})",
                            [u for u in (iface, dp, *nets) if u]))

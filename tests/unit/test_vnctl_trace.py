@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.unit.vna_kit import ModelBuilder, routed_world
-from vnctl.trace import TUNNEL_OFPORT, Probe, TraceError, trace
+from tests.unit.vna_kit import ModelBuilder, p2v_world, routed_world
+from vnctl.trace import TUNNEL_OFPORT, UPSTREAM_MAC, Probe, TraceError, trace
 from vnctl.trace_model import read_model
 
 
@@ -106,6 +106,29 @@ def test_a_security_group_admits_its_port_and_denies_others() -> None:
     assert "denied by the to-VM filter" in denied.reason
     assert denied.hops[-1].datapath == "dp-2"
     assert trace(m.snapshot(), Probe("if-a", "10.2.0.20")).verdict == "dropped"
+
+
+def test_through_the_gateway_to_the_outside_with_snat() -> None:
+    """p2v_world: a default route via 172.16.0.1 through rl-r's port on the physical
+    nw-pub, owned by dp-1 (the gateway); b on dp-2 is forwarded there first."""
+    m = p2v_world()
+    port = m.router_port("rl-r", "nw-pub")
+    m.add("translations", "tr-snat", interface_uuid=port, mode="snat", passthrough=False)
+    result = trace(m.snapshot(), Probe("if-b", "8.8.8.8", "tcp", 443))
+    assert result.verdict == "delivered", result.hops
+    assert kinds(result) == ["source", "transport", "router", "nat", "destination"]
+    assert [h.datapath for h in result.hops[2:]] == ["dp-1"] * 3
+    assert result.hops[3].text == f"SNAT by {port}: 10.2.0.20 -> 172.16.0.4"
+    assert result.hops[4].text == ("out of if-p1 on dp-1 to the physical network nw-pub "
+                                   f"(eth_dst {UPSTREAM_MAC})")
+    assert {port, "nw-pub", "if-p1", "dp-1"} <= set(result.uuids)
+
+
+def test_a_ping_to_a_router_address_is_answered_by_the_router() -> None:
+    result = trace(p2v_world().snapshot(), Probe("if-a", "172.16.0.4"))
+    assert result.verdict == "delivered"
+    assert kinds(result) == ["source", "destination"]
+    assert result.hops[1].text.startswith("answered by rl-r, if-rl-r-nw-1")
 
 
 @pytest.mark.parametrize("probe,field", [
