@@ -25,7 +25,7 @@ from vna.desired import DATAPATH, DesiredState
 from vna.flows import Flow
 from vna.flowsim import Outcome, Pipeline, SimError
 from vna.pipeline import KIND_MISS, Table
-from vna.view import LocalBinding, View
+from vna.view import Address, LocalBinding, View
 
 Transport = Literal["tunnel", "mac2mac"]
 Verdict = Literal["delivered", "dropped", "unroutable"]
@@ -237,7 +237,7 @@ def trace(model: Mapping[str, Mapping[str, Any]], probe: Probe,
     src = _check(dps.whole, probe)
     view = dps.whole
     dp = view.host_datapath(src.interface_uuid)
-    packet = _first_packet(view, probe, src)
+    packet = _first_packet(probe, src)
     result = Trace(probe, dict(packet))
     result.hops.append(Hop("source", dp, f"{src.interface_uuid} ({src.ipv4}, {src.mac}) on "
                            f"network {src.network_uuid}, datapath {dp or '(unbound)'}",
@@ -260,7 +260,8 @@ def trace(model: Mapping[str, Mapping[str, Any]], probe: Probe,
     return result
 
 
-def _check(view: View, probe: Probe) -> Any:
+def _check(view: View, probe: Probe) -> Address:
+    """The source address (the vif's first); TraceError for unusable input."""
     iface = view.interface(probe.source)
     if iface is None:
         raise TraceError(f"no interface {probe.source}", "from")
@@ -283,7 +284,8 @@ def _check(view: View, probe: Probe) -> Any:
     return addresses[0]
 
 
-def _first_packet(view: View, probe: Probe, src: Any) -> dict[str, Any]:
+def _first_packet(probe: Probe, src: Address) -> dict[str, Any]:
+    """What the VM sends, before it knows the destination MAC."""
     packet: dict[str, Any] = dict(
         eth_src=src.mac, eth_dst="00:00:00:00:00:00", eth_type=0x0800, ipv4_src=src.ipv4,
         ipv4_dst=probe.destination, ip_proto=PROTOCOLS[probe.proto], ip_ttl=probe.ttl,
@@ -296,7 +298,7 @@ def _first_packet(view: View, probe: Probe, src: Any) -> dict[str, Any]:
     return packet
 
 
-def _next_hop(view: View, src: Any, destination: str) -> str | None:
+def _next_hop(view: View, src: Address, destination: str) -> str | None:
     """The address the VM ARPs for: the destination on its own network, else its
     network's router port (the lowest route id's)."""
     net = view.network(src.network_uuid)
@@ -310,7 +312,7 @@ def _next_hop(view: View, src: Any, destination: str) -> str | None:
     return None
 
 
-def _arp(dps: Datapaths, dp: str, port: int, src: Any, address: str) -> str | None:
+def _arp(dps: Datapaths, dp: str, port: int, src: Address, address: str) -> str | None:
     """The MAC the source datapath's ARP responder answers for `address` (None: no
     answer).  A separate pipeline: ARP leaves no conntrack state."""
     request = dict(in_port=port, eth_src=src.mac, eth_dst="ff:ff:ff:ff:ff:ff",
