@@ -84,9 +84,10 @@ def real(c: Cloud, case: Case, wait: float = WAIT) -> bool:
     return c.vms[case.src].ping(case.dst, count=1, wait=wait).ok
 
 
-def traced(c: Cloud, case: Case) -> dict:
+def traced(c: Cloud, case: Case, *extra: str) -> dict:
     args = ["--webapi-uri", c.services.webapi_url, "trace", "--from", f"if-{case.src}",
-            "--to", case.dst, "--proto", case.proto, "--transport", c.transport, "--json"]
+            "--to", case.dst, "--proto", case.proto, "--transport", c.transport, "--json",
+            *extra]
     if case.port is not None:
         args += ["--dport", str(case.port)]
     result = CliRunner().invoke(cli, args)
@@ -134,3 +135,18 @@ def test_a_routed_trace_names_the_path(cloud: Cloud) -> None:
     hop = out["hops"][-1]["text"]
     web1_port = cloud.api.get("interfaces/if-web1")["binding"]["port_number"]
     assert f"delivered to if-web1 on dp-h1 (port {web1_port}," in hop
+
+
+def test_the_traced_flows_are_the_ones_the_vna_installed(cloud: Cloud) -> None:
+    """--flows are the vna's own flows: on the source datapath, every flow the trace hit
+    before the transport (whose tunnel port number the trace makes up) is on the real
+    switch, with the same cookie (a hash of the flow's whole content)."""
+    out = traced(cloud, Case("cli3", ip("web1"), "tcp", 80), "--flows")
+    source = out["datapaths"][0]
+    assert source["datapath"] == "dp-h2"
+    hit = {line.split()[0].removeprefix("cookie=") for line in source["flows"]
+           if " table=80(OUTPUT) " not in line}
+    assert len(hit) >= 8, source["flows"]  # CLASSIFY ... ARP_RESOLVE, L2_LOOKUP, ...
+    installed = {field.split("=", 1)[1].rstrip(",") for line in cloud.flows("h2")
+                 for field in line.split() if field.startswith("cookie=")}
+    assert hit <= installed, f"traced but not installed: {sorted(hit - installed)}"
