@@ -102,13 +102,22 @@ def test_a_trace_address_highlights_its_path(cloud: Cloud, page: Page) -> None:
                            timeout=5000)
 
 
+def test_an_unchanged_model_is_not_redrawn(page: Page) -> None:
+    redraws, polls = page.evaluate("() => [window.vnetUi.redraws, window.vnetUi.polls]")
+    page.wait_for_function(f"() => window.vnetUi.polls >= {polls + 2}", timeout=10000)
+    assert page.evaluate("() => window.vnetUi.redraws") == redraws
+    assert "unchanged" in page.inner_text("#status")
+
+
 def test_the_page_follows_model_changes(cloud: Cloud, page: Page) -> None:
+    redraws = page.evaluate("() => window.vnetUi.redraws")
     cloud.api.post("interfaces", uuid="if-vm9", mode="vif", network_uuid="nw-demo2",
                    mac_address="10:54:ff:00:00:99", ipv4_address="10.102.0.99")
     try:
         page.wait_for_function("() => window.vnetUi.cy.getElementById('if-vm9').length === 1",
                                timeout=8000)
         assert nodes(page)["if-vm9"][:2] == ["vif", None]  # bound nowhere: no datapath
+        assert page.evaluate("() => window.vnetUi.redraws") == redraws + 1
     finally:
         cloud.api.delete("interfaces/if-vm9")
     page.wait_for_function("() => window.vnetUi.cy.getElementById('if-vm9').length === 0",

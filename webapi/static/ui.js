@@ -15,7 +15,7 @@ const POLL_MS = 2000;
 const PAGE = 1000;
 const TOKEN_KEY = "vnet-token";
 
-const state = { cy: null, drawn: null, trace: null, ready: false, polls: 0 };
+const state = { cy: null, drawn: null, trace: null, ready: false, polls: 0, redraws: 0 };
 window.vnetUi = state;  // for the browser test (node counts) and for curious operators
 
 function headers() {
@@ -207,6 +207,7 @@ function draw(els) {
   const json = JSON.stringify(els);
   if (json === state.drawn) return false;
   state.drawn = json;
+  state.redraws += 1;
   if (!state.cy) {
     state.cy = cytoscape({ container: document.getElementById("graph"), style: STYLE,
                            elements: els, wheelSensitivity: 0.3 });
