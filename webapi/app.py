@@ -13,6 +13,7 @@ from webapi import errors
 from webapi.backend import Backend, backend
 from webapi.openapi import document
 from webapi.routes import PREFIX, Route, api_routes
+from webapi.ui import ui_routes
 
 
 def create_app(config: Config, state: Backend | None = None) -> Flask:
@@ -41,6 +42,7 @@ def all_routes() -> list[Route]:
               "service", "OpenApiDocument", errors=()),
         Route("/metrics", "GET", "metrics", _metrics, "Prometheus metrics", "service", None,
               errors=()),
+        *ui_routes(),
     ]
 
 

@@ -172,7 +172,7 @@ def _parameters(route: Route) -> list[Schema]:
 
 def _operation(route: Route) -> Schema:
     if route.response is None:
-        content = {"text/plain": {"schema": {"type": "string"}}}
+        content = {route.media_type: {"schema": {"type": "string"}}}
     else:
         content = {"application/json": {"schema": _ref(route.response)}}
     responses: Schema = {str(route.status): {"description": route.summary, "content": content}}

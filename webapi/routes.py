@@ -32,6 +32,7 @@ class Route:
     page_of: Resource | None = None  # list routes: paging and filter query parameters
     errors: tuple[int, ...] = READ_ERRORS
     resource: str | None = None  # writes: the resource whose vnmgr handler answers
+    media_type: str = "text/plain"  # of a success body that is not JSON (response None)
 
 
 def _write(rule: str, method: str, endpoint: str, view: View, summary: str, tag: str,
