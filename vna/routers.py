@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from vna.pipeline import MAX_ROUTER_HOPS
 from vna.view import View
@@ -103,9 +103,23 @@ def prefix(network: str, plen: int) -> Prefix:
     return ipaddress.IPv4Network(f"{network}/{plen}", strict=False)
 
 
+# Rows a Topology is built from: route links and routes, and the rows of the router
+# interfaces and networks they name (see Topology.unaffected_by).
+_ROUTER_RESOURCES = ("route_links", "routes")
+_INTERFACE_RESOURCES = ("mac_leases", "ip_leases")
+
+
 class Topology:
-    def __init__(self, view: View) -> None:
+    def __init__(self, view: View, prior: Topology | None = None) -> None:
+        """The routers of `view`; `prior` (a topology of an earlier view that
+        `unaffected_by` the changes since) lends its routers instead of rebuilding them:
+        building costs O(networks the routers join) per event (7 ms at 10k interfaces
+        in bench/, 10x at 100k)."""
         self.view = view
+        if prior is not None:
+            self.routers, self.attached = prior.routers, prior.attached
+            self._component, self._rows_used = prior._component, prior._rows_used
+            return
         self.routers: dict[str, Router] = {}
         self.attached: dict[str, list[str]] = defaultdict(list)  # network -> routers
         for link_uuid in view.uuids("route_links"):
@@ -116,6 +130,26 @@ class Topology:
         for links in self.attached.values():
             links.sort(key=lambda u: self.routers[u].id)
         self._component = self._components()
+        interfaces = {r["interface_uuid"] for r in view.model.get("routes", {}).values()}
+        networks = {r["network_uuid"] for r in view.model.get("routes", {}).values()}
+        networks.update(lease["network_uuid"] for uuid in interfaces
+                        for lease in view.ip_leases_of(uuid))
+        self._rows_used = (frozenset(interfaces), frozenset(networks))
+
+    def unaffected_by(self, changes: Mapping[str, list[Any]]) -> bool:
+        """Whether changes (vna.modelstore.Change by resource) leave every router as it
+        is: no route link or route changed, nor a router interface, its leases, or a
+        network a route or a router interface names."""
+        if any(changes.get(resource) for resource in _ROUTER_RESOURCES):
+            return False
+        interfaces, networks = self._rows_used
+        if any(c.uuid in networks for c in changes.get("networks", ())):
+            return False
+        if any(c.uuid in interfaces for c in changes.get("interfaces", ())):
+            return False
+        return not any(row is not None and row.get("interface_uuid") in interfaces
+                       for resource in _INTERFACE_RESOURCES
+                       for c in changes.get(resource, ()) for row in (c.old, c.new))
 
     def _build(self, link_uuid: str) -> Router:
         view = self.view
@@ -238,9 +272,15 @@ class Topology:
 
 
 def topology(view: View) -> Topology:
-    if "routers" not in view.cache:
-        view.cache["routers"] = Topology(view)
-    return view.cache["routers"]
+    """The view's routers, computed once per view; a view derived from one whose
+    topology the event left alone (View.updated keeps it as `routers_prior`) reuses it."""
+    found = view.cache.get("routers")
+    if found is None:
+        prior, changes = view.cache.pop("routers_prior", (None, None))
+        if prior is not None and not prior.unaffected_by(changes):
+            prior = None
+        found = view.cache["routers"] = Topology(view, prior)
+    return found
 
 
 def minimal_prefix_table(

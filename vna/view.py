@@ -8,6 +8,7 @@ objects).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -44,16 +45,38 @@ class Address:
     mac: str
 
 
+def _row_id(row: Row) -> int:
+    return row["id"]
+
+
 def _rebucket(index: dict[Any, list[Row]], changes: list[Any], key: str
               ) -> dict[Any, list[Row]]:
-    """A copy of `index` with the changed rows moved to the buckets they now belong to."""
+    """A copy of `index` with the changed rows moved to the buckets they now belong to.
+
+    Buckets are kept in id order (ids are stable and unique per resource), so a changed
+    row is found and placed by bisection: O(log n) lookups and one list copy per touched
+    bucket, where a re-sort cost O(n log n) Python calls (the `None` bucket of port_name
+    holds every vif: 8 ms of each event at 10k interfaces)."""
     index = dict(index)
     latest = {c.uuid: c.new for c in changes}  # several changes of one row: the last wins
-    keys = {row.get(key) for c in changes for row in (c.old, c.new) if row is not None}
+    leaving: dict[Any, list[Row]] = defaultdict(list)
+    for change in changes:
+        if change.old is not None:
+            leaving[change.old.get(key)].append(change.old)
+    keys = set(leaving) | {row.get(key) for row in latest.values() if row is not None}
     for k in keys:
-        bucket = [r for r in index.get(k, []) if r["uuid"] not in latest]
-        bucket += [row for row in latest.values() if row is not None and row.get(key) == k]
-        bucket.sort(key=lambda r: r["id"])
+        bucket = list(index.get(k, ()))
+        for old in leaving.get(k, ()):
+            at = bisect_left(bucket, old["id"], key=_row_id)
+            if at < len(bucket) and bucket[at]["uuid"] == old["uuid"]:
+                del bucket[at]
+        for row in latest.values():
+            if row is not None and row.get(key) == k:
+                at = bisect_left(bucket, row["id"], key=_row_id)
+                if at < len(bucket) and bucket[at]["uuid"] == row["uuid"]:
+                    bucket[at] = row  # already there (an earlier change of the event)
+                else:
+                    bucket.insert(at, row)
         if bucket:
             index[k] = bucket
         else:
@@ -127,6 +150,9 @@ class View:
             if resource in by_resource:
                 index = _rebucket(index, by_resource[resource], key)
             setattr(view, attr, index)
+        if (prior := old.cache.get("routers")) is not None:
+            # vna.routers.topology decides, if asked, whether it still holds.
+            view.cache["routers_prior"] = (prior, by_resource)
         view._dpn = old._dpn
         if "datapath_networks" in by_resource:
             view._dpn = dict(old._dpn)

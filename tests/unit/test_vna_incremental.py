@@ -6,9 +6,10 @@ import ipaddress
 import random
 
 import pytest
-from vna_kit import TUNNEL_PORT, Agent, ModelBuilder
+from vna_kit import TUNNEL_PORT, Agent, ModelBuilder, routed_world
 
 from vna.features import FEATURES
+from vna.routers import topology
 from vna.view import LocalBinding
 
 
@@ -449,3 +450,29 @@ def test_each_feature_rule_alone_keeps_its_own_flows_exact(feature, transport):
             if step % 7 == 0:
                 agent.rebind(churn.binding(transport))
             assert agent.desired.flows() == agent.full(), (feature.name, seed, step)
+
+
+@pytest.mark.parametrize("change", ["router_mac", "router_address", "vif"])
+def test_a_view_lends_its_router_topology_only_when_the_event_leaves_it_alone(change):
+    m = routed_world()
+    bind = binding(m)
+    agent = Agent(m.snapshot(), bind)
+    agent.sync(m.snapshot())  # a first derived view, whose topology the next one may reuse
+    old = agent._last
+    before = topology(old)
+    router_iface = next(iter(m.model["routes"].values()))["interface_uuid"]
+    if change == "router_mac":
+        lease = next(r for r in m.model["mac_leases"].values()
+                     if r["interface_uuid"] == router_iface)
+        lease["mac_address"] = "02:00:00:00:99:99"
+    elif change == "router_address":
+        lease = next(r for r in m.model["ip_leases"].values()
+                     if r["interface_uuid"] == router_iface)
+        lease["ipv4_address"] = lease["ipv4_address"].rsplit(".", 1)[0] + ".254"
+    else:
+        m.vif("c", "dp-2", next(iter(m.model["routes"].values()))["network_uuid"],
+              "10.1.0.77")
+    agent.sync(m.snapshot())
+    after = topology(agent._last)
+    assert (after.routers is before.routers) == (change == "vif")
+    assert agent.desired.flows() == agent.full()

@@ -21,6 +21,7 @@ from vna.flowsim import Outcome, Pipeline, SimError
 from vna.modelstore import ModelStore
 from vna.pipeline import ETH_IPV4, IP_FRAG_ANY, IP_FRAG_LATER, Table
 from vna.punt import PacketIn, PacketOut, PuntStats, dispatch
+from vna.routers import topology
 from vna.view import _INDEXES, RESOURCES, LocalBinding, View
 
 TUNNEL_PORT = 100
@@ -247,6 +248,7 @@ class Agent:
         self.store = ModelStore()
         self.store.load(model)
         self.binding = binding
+        self._last: View | None = None
         self.features = tuple(features)
         self.desired = DesiredState(self.features)
         self.desired.rebuild(self.view())
@@ -256,14 +258,23 @@ class Agent:
         return View(self.store.model, self.binding)
 
     def sync(self, model: dict) -> tuple[list[Flow], list[Flow]]:
-        old = self.view()
+        # Each view derives from the last one, as in the runtime (vna.agent), so what a
+        # view lends the next (its router topology) is exercised over chains of events.
+        old = self._last if self._last is not None else self.view()
         changes = self.store.load(model)
         new = View.updated(old, changes, self.store.model, self.binding)
         assert_same_indexes(new, self.view())
         self.last_dirty = dirty_owners(changes, old, new, self.features)
-        return self.desired.update(new, self.last_dirty)
+        self._last = new
+        result = self.desired.update(new, self.last_dirty)
+        if "routers" in new.cache:  # computed (or lent by `old`): as a fresh one
+            mine, fresh = new.cache["routers"], topology(self.view())
+            assert (mine.routers, mine.attached, mine._component) == (
+                fresh.routers, fresh.attached, fresh._component), "topology diverged"
+        return result
 
     def rebind(self, binding: LocalBinding) -> tuple[list[Flow], list[Flow]]:
+        self._last = None
         old, self.binding = self.binding, binding
         self.last_dirty = dirty_for_ports(old, binding, self.view(), self.features)
         return self.desired.update(self.view(), self.last_dirty)
