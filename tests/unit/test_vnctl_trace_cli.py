@@ -15,7 +15,6 @@ from lab.hosts import Lab
 from lab.services import Services
 from vnctl.api import Api
 from vnctl.cli import cli
-from vnet.messaging import RpcClient
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +52,7 @@ def world(services: Services) -> None:
                  ipv4_network=gw.rsplit(".", 1)[0] + ".0", route_link_uuid="rl-r")
     api.post("security_groups", uuid="sg-ssh", rules="tcp:22:0.0.0.0/0\nicmp:-1:0.0.0.0/0")
     api.post("interfaces/if-b/security_groups/sg-ssh")
-    rpc = RpcClient(services.rpc_endpoint, 5000)
+    rpc = services.rpc(role="agent")  # the report a vna makes, with its key
     for dp, iface, port in (("dp-1", "if-a", 5), ("dp-2", "if-b", 6)):
         rpc.call("report", "active_interfaces", params={"datapath_uuid": dp, "ports": [
             {"interface_uuid": iface, "port_name": iface, "port_number": port}]})
