@@ -25,8 +25,9 @@ def create_app(config: Config, state: Backend | None = None, auth: Auth | None =
     app.json.sort_keys = False  # rows keep the column order of docs/model-slice.md
     app.extensions["vnet"] = state or Backend.from_config(config)
 
+    auth = auth or webapi_auth.load_auth(config)
     routes = all_routes()
-    openapi = document(routes)
+    openapi = document(routes, auth.enabled)
     views = {"openapi": lambda: openapi}
     for route in routes:
         app.add_url_rule(route.rule, route.endpoint, views.get(route.endpoint, route.view),
@@ -34,7 +35,7 @@ def create_app(config: Config, state: Backend | None = None, auth: Auth | None =
 
     errors.register(app)
     app.before_request(_start_timer)  # first: refused requests are counted too
-    webapi_auth.install(app, auth or webapi_auth.load_auth(config))
+    webapi_auth.install(app, auth)
     app.after_request(_count_request)
     return app
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner, Result
+from openapi_spec_validator import validate
 
 from lab.hosts import Lab
 from lab.services import ServiceHandle, Services, find_program, free_tcp_port
@@ -169,6 +170,19 @@ def test_refusals_are_counted_in_metrics(stack: Stack) -> None:
     before = refused_posts()
     stack.call("POST", "/networks")
     assert refused_posts() == before + 1
+
+
+def test_openapi_declares_the_bearer_scheme(stack: Stack) -> None:
+    document = stack.call("GET", "/openapi.json", READER).json()
+    validate(document)
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert document["security"] == [{"bearer": []}]
+    paths = document["paths"]
+    assert paths["/api/1.0/health"]["get"]["security"] == []
+    assert "401" not in paths["/api/1.0/health"]["get"]["responses"]
+    assert {"401", "403"} <= set(paths["/api/1.0/networks"]["post"]["responses"])
+    assert "401" in paths["/api/1.0/networks"]["get"]["responses"]
+    assert "403" not in paths["/api/1.0/networks"]["get"]["responses"]
 
 
 # --- vnctl -----------------------------------------------------------------------------
