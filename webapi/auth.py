@@ -10,6 +10,7 @@ time and never logged or echoed.
 from __future__ import annotations
 
 import hmac
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # carries no credentials, and health says only "ok/unavailable" and a sequence number.
 OPEN_PATHS = frozenset({"/api/1.0/health"})
 CHALLENGE = 'Bearer realm="wakame-vnet"'
+
+log = logging.getLogger("webapi")
 
 
 class AuthConfigError(ValueError):
@@ -100,8 +103,13 @@ def load_auth(config: Config) -> Auth:
         raise AuthConfigError("[webapi] auth = token needs [webapi] tokens_file")
     try:
         text = Path(path).read_text()
+        mode = Path(path).stat().st_mode
     except (OSError, UnicodeDecodeError) as exc:
         raise AuthConfigError(f"[webapi] tokens_file {path}: {exc}") from None
+    if mode & 0o077:
+        # Not fatal (a group may be how an operator shares it), but worth saying.
+        log.warning("[webapi] tokens_file %s is readable by others (mode %o): chmod 600 it",
+                    path, mode & 0o777)
     return Auth(parse_tokens(text, path))
 
 

@@ -3,6 +3,7 @@ tests/api/test_auth.py drives the running service)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,8 @@ def test_bad_tokens_file_names_the_line_not_the_token(text: str, message: str) -
 
 
 def test_auth_mode_and_tokens_file_settings(monkeypatch: pytest.MonkeyPatch,
-                                            tmp_path: Path) -> None:
+                                            tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("VNET_WEBAPI_AUTH", "basic")
     with pytest.raises(AuthConfigError, match=r"\[webapi\] auth = 'basic'"):
         load_auth(load_config(str(REPO_CONF_DIR)))
@@ -60,8 +62,16 @@ def test_auth_mode_and_tokens_file_settings(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("VNET_WEBAPI_TOKENS_FILE", str(tmp_path / "absent"))
     with pytest.raises(AuthConfigError, match="absent"):
         load_auth(load_config(str(REPO_CONF_DIR)))
-    monkeypatch.setenv("VNET_WEBAPI_TOKENS_FILE", tokens_file(tmp_path, f"{SECRET} admin\n"))
+    path = tokens_file(tmp_path, f"{SECRET} admin\n")
+    monkeypatch.setenv("VNET_WEBAPI_TOKENS_FILE", path)
+    Path(path).chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="webapi"):
+        load_auth(load_config(str(REPO_CONF_DIR)))
+    assert f"tokens_file {path} is readable by others (mode 644)" in caplog.text
+    Path(path).chmod(0o600)
+    caplog.clear()
     auth = load_auth(load_config(str(REPO_CONF_DIR)))
+    assert caplog.text == ""
     assert auth.enabled and auth.role_of(SECRET) == "admin"
     assert auth.role_of(SECRET[:-1]) is None and auth.role_of("") is None
     assert auth.role_of("tökén") is None  # not ASCII: still compared, never a TypeError
