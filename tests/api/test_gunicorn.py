@@ -135,7 +135,9 @@ def test_sigterm_lets_the_request_in_flight_finish(
         assert relay.arrived.wait(20), "the POST never reached vnmgr's endpoint"
         # The POST is inside a worker, waiting for vnmgr: stop webapi now.
         os.kill(webapi.pid, signal.SIGTERM)
-        time.sleep(1.0)  # the arbiter has passed SIGTERM on to the workers by now
+        # Held 2 s on: the workers have had SIGTERM for a while (with graceful_timeout
+        # = 1 this test fails here: the worker is killed, the POST gets a reset).
+        time.sleep(2.0)
         assert webapi.alive() and not answer.done()
         relay.release.set()
         response = answer.result(30)
