@@ -103,13 +103,13 @@ def load_auth(config: Config) -> Auth:
         raise AuthConfigError("[webapi] auth = token needs [webapi] tokens_file")
     try:
         text = Path(path).read_text()
-        mode = Path(path).stat().st_mode
+        permissions = Path(path).stat().st_mode & 0o777
     except (OSError, UnicodeDecodeError) as exc:
         raise AuthConfigError(f"[webapi] tokens_file {path}: {exc}") from None
-    if mode & 0o077:
+    if permissions & 0o077:
         # Not fatal (a group may be how an operator shares it), but worth saying.
         log.warning("[webapi] tokens_file %s is readable by others (mode %o): chmod 600 it",
-                    path, mode & 0o777)
+                    path, permissions)
     return Auth(parse_tokens(text, path))
 
 
@@ -134,12 +134,11 @@ def install(app: Flask, auth: Auth) -> None:
         if header is None:
             return _refusal(401, "missing_token", "this API needs 'Authorization: Bearer "
                                                   "<token>'")
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or " " in token:
+        words = header.split()
+        if len(words) != 2 or words[0].lower() != "bearer":
             return _refusal(401, "invalid_token", "the Authorization header must be "
                                                   "'Bearer <token>'")
-        role = auth.role_of(token)
+        role = auth.role_of(words[1])
         if role is None:
             return _refusal(401, "invalid_token", "unknown token")
         if role != "admin" and request.method not in READ_METHODS:

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, AuthConfigError) as exc:
         log.error("refusing to start: %s", exc)
         return 2
-    log.info("webapi serving http://%s:%d (auth %s, %d worker(s) x %d threads)",
+    log.info("webapi starting on http://%s:%d (auth %s, %d worker(s) x %d threads)",
              settings.host, settings.port, "token" if settings.auth.enabled else "none",
              settings.workers, settings.threads)
     # gunicorn's arbiter ends the process with sys.exit (0 after a graceful stop, logging
