@@ -2,9 +2,10 @@
 connections to the database and vnmgr, and SIGTERM lets a request in flight finish.
 
 A request is held in flight for real: webapi's vnmgr endpoint is a ZeroMQ relay owned by
-the test, which forwards every request to the real vnmgr, except that while `hold` is set
-it keeps the next one (so the worker sits inside the view, waiting for vnmgr) until
-`release`.
+the test, which forwards every request to the real vnmgr, except the one creating the
+row named by `hold_uuid`: that one it keeps (so its worker sits inside the view, waiting
+for vnmgr) until `release`. Matching the row, not "the next request", keeps a late
+health check (from start-up polling under load) from being held instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -24,7 +26,7 @@ import zmq
 from lab.hosts import Lab
 from lab.proc import wait_for
 from lab.services import ServiceHandle, Services
-from vnet.messaging import RpcClient
+from vnet.messaging import RpcClient, decode
 
 from .support import unique
 
@@ -37,8 +39,8 @@ class HoldingRelay:
 
     def __init__(self, frontend: str, backend: str) -> None:
         self.frontend, self.backend = frontend, backend
-        self.hold, self.arrived, self.release = (threading.Event(), threading.Event(),
-                                                 threading.Event())
+        self.hold_uuid: str | None = None
+        self.arrived, self.release = threading.Event(), threading.Event()
         self.stopped = threading.Event()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -58,8 +60,7 @@ class HoldingRelay:
                 if not front.poll(100):
                     continue
                 client, empty, request = front.recv_multipart()
-                if self.hold.is_set():
-                    self.hold.clear()
+                if self._held(decode(request)):
                     self.arrived.set()
                     self.release.wait(30)
                 back.send_multipart([empty, request])
@@ -68,6 +69,10 @@ class HoldingRelay:
         finally:
             front.close()
             back.close()
+
+    def _held(self, request: dict[str, Any]) -> bool:
+        return (request["op"], request["resource"]) == ("create", "networks") \
+            and self.hold_uuid is not None and request["params"].get("uuid") == self.hold_uuid
 
     def close(self) -> None:
         self.stopped.set()
@@ -127,7 +132,7 @@ def test_sigterm_lets_the_request_in_flight_finish(
     services, webapi, relay = stack
     workers = booted_workers(webapi)
     uuid = unique("nw")
-    relay.hold.set()
+    relay.hold_uuid = uuid
     with ThreadPoolExecutor(1) as pool:
         answer = pool.submit(requests.post, services.webapi_url + "/api/1.0/networks",
                              data={"uuid": uuid, "ipv4_network": "10.120.0.0",
