@@ -286,7 +286,10 @@ class Services:
         return handle
 
     def start_webapi(self, port: int | None = None, **env: str) -> ServiceHandle:
-        """Ready on HTTP 200 from GET /api/1.0/health."""
+        """Ready on HTTP 200 from GET /api/1.0/health (answered without a token, so also
+        with VNET_WEBAPI_AUTH=token). The handle is gunicorn's master: its workers are its
+        children, stop() (SIGTERM) lets their requests in flight finish, and after a
+        kill9() they notice the lost parent and exit by themselves."""
         self.webapi_port = port or free_tcp_port()
         environment = {
             **self.common_env("webapi"),

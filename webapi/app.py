@@ -9,28 +9,34 @@ from flask import Flask, Response, g, request
 
 from vnet.config import Config
 from vnet.metrics import render
+from webapi import auth as webapi_auth
 from webapi import errors
+from webapi.auth import Auth
 from webapi.backend import Backend, backend
 from webapi.openapi import document
 from webapi.routes import PREFIX, Route, api_routes
 from webapi.ui import ui_routes
 
 
-def create_app(config: Config, state: Backend | None = None) -> Flask:
-    """`state` replaces the database/vnmgr connections built from `config` (tests)."""
+def create_app(config: Config, state: Backend | None = None, auth: Auth | None = None) -> Flask:
+    """`state` replaces the database/vnmgr connections built from `config` (tests);
+    `auth` the token settings read from `config` (webapi.auth.load_auth, which raises
+    AuthConfigError for bad settings or a bad tokens file)."""
     app = Flask("webapi", static_folder=None)
     app.json.sort_keys = False  # rows keep the column order of docs/model-slice.md
     app.extensions["vnet"] = state or Backend.from_config(config)
 
+    auth = auth or webapi_auth.load_auth(config)
     routes = all_routes()
-    openapi = document(routes)
+    openapi = document(routes, auth.enabled)
     views = {"openapi": lambda: openapi}
     for route in routes:
         app.add_url_rule(route.rule, route.endpoint, views.get(route.endpoint, route.view),
                          methods=[route.method])
 
     errors.register(app)
-    app.before_request(_start_timer)
+    app.before_request(_start_timer)  # first: refused requests are counted too
+    webapi_auth.install(app, auth)
     app.after_request(_count_request)
     return app
 
