@@ -19,7 +19,6 @@ from openapi_spec_validator import validate
 from lab.hosts import Lab
 from lab.services import ServiceHandle, Services, find_program, free_tcp_port
 from vnctl.cli import cli
-from vnet.messaging import RpcClient
 
 from .support import unique
 
@@ -49,7 +48,7 @@ class Stack:
         return requests.request(method, url, headers=headers, timeout=30, **kwargs)
 
     def snapshot(self) -> dict[str, Any]:
-        return RpcClient(self.services.rpc_endpoint, 5000).call("snapshot")
+        return self.services.rpc().call("snapshot")
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +118,17 @@ def test_malformed_header_is_401(stack: Stack, header: str) -> None:
 def test_health_needs_no_token(stack: Stack) -> None:
     response = stack.call("GET", "/health")
     assert response.status_code == 200 and response.json()["webapi"] == "ok"
+
+
+def test_the_topology_page_loads_without_a_token_but_its_data_needs_one(stack: Stack) -> None:
+    """A browser fetches the page's files with no Authorization header; the page then
+    sends the token it is given with each API call (webapi/static/ui.js)."""
+    base = stack.services.webapi_url
+    for path in ("/ui/", "/ui/ui.js", "/ui/ui.css", "/ui/cytoscape.min.js"):
+        response = requests.get(base + path, timeout=30)
+        assert response.status_code == 200, path
+    refused(stack.call("GET", "/networks"), 401, "missing_token")
+    refused(requests.get(base + "/ui/missing.js", timeout=30), 401, "missing_token")
 
 
 def test_reader_reads(stack: Stack, network: dict[str, Any]) -> None:

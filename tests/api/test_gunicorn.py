@@ -83,7 +83,9 @@ class HoldingRelay:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[Services, ServiceHandle, HoldingRelay]]:
     with Lab() as lab:
-        services = Services(lab, extra_env={"VNET_MESSAGING_RPC_TIMEOUT_MS": "20000"})
+        # Keys off: the relay reads requests in the clear (CURVE is tested in test_keys).
+        services = Services(lab, extra_env={"VNET_MESSAGING_RPC_TIMEOUT_MS": "20000"},
+                            keys=False)
         services.start_vnmgr()
         relay = HoldingRelay(f"ipc://{tmp_path}/relay.sock", services.rpc_endpoint)
         lab.on_close(relay.close)
