@@ -8,6 +8,7 @@ import click
 
 from vnctl.client import DEFAULT_URI, Client
 from vnctl.commands import Session, resource_groups
+from vnctl.health import health
 
 
 def _finite(value: float, param: click.Parameter) -> float:
@@ -41,6 +42,7 @@ def cli(ctx: click.Context, webapi_uri: str, as_json: bool, timeout: float,
 
 for _group in resource_groups():
     cli.add_command(_group)
+cli.add_command(health)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from vnet.config import Config
-from vnet.metrics import render
+from vnet.metrics import CONTENT_TYPE_LATEST, exposition
 from webapi import errors
 from webapi.backend import Backend, backend
 from webapi.openapi import document
@@ -19,9 +19,10 @@ def create_app(config: Config, state: Backend | None = None) -> Flask:
     """`state` replaces the database/vnmgr connections built from `config` (tests)."""
     app = Flask("webapi", static_folder=None)
     app.json.sort_keys = False  # rows keep the column order of docs/model-slice.md
-    app.extensions["vnet"] = state or Backend.from_config(config)
+    app.extensions["vnet"] = state = state or Backend.from_config(config)
 
     routes = all_routes()
+    state.metrics.declare((route.endpoint, route.method) for route in routes)
     openapi = document(routes)
     views = {"openapi": lambda: openapi}
     for route in routes:
@@ -49,8 +50,8 @@ def _unused() -> Any:
 
 
 def _metrics() -> Response:
-    return Response(render(backend().metrics.samples()),
-                    mimetype="text/plain", headers={"Content-Type": "text/plain; version=0.0.4"})
+    return Response(exposition(backend().metrics.registry),
+                    headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def _start_timer() -> None:
@@ -60,6 +61,6 @@ def _start_timer() -> None:
 def _count_request(response: Response) -> Response:
     started = g.get("started")
     if started is not None:
-        backend().metrics.observe(request.method, response.status_code,
+        backend().metrics.observe(request.endpoint, request.method, response.status_code,
                                   time.perf_counter() - started)
     return response
