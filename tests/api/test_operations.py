@@ -1,0 +1,161 @@
+"""What an operator reads: /metrics of webapi and vnmgr in the Prometheus format, and
+/health with the datapaths vnmgr marks disconnected when their agent stops reporting."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from vnet.messaging import RpcClient
+
+from .support import Api, unique
+
+Families = dict[str, Any]
+
+
+def scrape(url: str) -> Families:
+    """name -> family; every family must have HELP text and a TYPE."""
+    response = requests.get(url, timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    for family in families.values():
+        assert family.documentation, f"{family.name} has no HELP"
+        assert family.type != "unknown", f"{family.name} has no TYPE"
+    return families
+
+
+def value(families: Families, family: str, sample: str, **labels: str) -> float | None:
+    return next((s.value for s in families[family].samples
+                 if s.name == sample and s.labels == labels), None)
+
+
+def test_webapi_metrics_count_requests_by_route_endpoint(api: Api) -> None:
+    url = api.services.webapi_url + "/metrics"
+    before = scrape(url)
+    assert before["vnet_webapi_requests"].type == "counter"
+    assert before["vnet_webapi_request_seconds"].type == "histogram"
+    assert before["vnet_webapi_vnmgr_failures"].type == "counter"
+    # Every route's counters exist from the start, at 0 when unused.
+    shown = {"endpoint": "networks_show", "method": "GET", "status": "4xx"}
+    assert value(before, "vnet_webapi_requests", "vnet_webapi_requests_total",
+                 endpoint="dns_records_delete", method="DELETE", status="5xx") == 0
+    missing = unique("nw")
+    assert api.get(f"/networks/{missing}").status_code == 404
+    assert requests.get(api.services.webapi_url + f"/no/such/{missing}", timeout=5) \
+        .status_code == 404
+    after = scrape(url)
+    # The route's name, never the raw path (one series per route, whatever the uuid).
+    assert value(after, "vnet_webapi_requests", "vnet_webapi_requests_total", **shown) == \
+        (value(before, "vnet_webapi_requests", "vnet_webapi_requests_total", **shown) or 0) + 1
+    assert value(after, "vnet_webapi_request_seconds", "vnet_webapi_request_seconds_count",
+                 **shown) >= 1
+    assert value(after, "vnet_webapi_requests", "vnet_webapi_requests_total",
+                 endpoint="unmatched", method="GET", status="4xx") >= 1
+    labels = {tuple(sorted(s.labels)) for s in after["vnet_webapi_requests"].samples}
+    assert labels == {("endpoint", "method", "status")}
+    assert all(missing not in str(s.labels) for f in after.values() for s in f.samples)
+
+
+def test_vnmgr_metrics(api: Api) -> None:
+    api.create("security_groups", uuid=unique("sg"))
+    families = scrape(f"http://127.0.0.1:{api.vnmgr.env['VNET_VNMGR_METRICS_PORT']}/metrics")
+    for name in ("vnet_vnmgr_requests", "vnet_vnmgr_writes", "vnet_vnmgr_events_published",
+                 "vnet_vnmgr_internal_errors", "vnet_vnmgr_slice_messages",
+                 "vnet_vnmgr_events_pruned", "vnet_vnmgr_liveness_updates"):
+        assert families[name].type == "counter", name
+    # Counters present at 0: nothing failed, nothing pruned (far below events_keep).
+    assert value(families, "vnet_vnmgr_internal_errors", "vnet_vnmgr_internal_errors_total") == 0
+    assert value(families, "vnet_vnmgr_events_pruned", "vnet_vnmgr_events_pruned_total") == 0
+    assert value(families, "vnet_vnmgr_writes", "vnet_vnmgr_writes_total") > 0
+    latency = families["vnet_vnmgr_request_seconds"]
+    assert latency.type == "histogram"
+    assert value(families, "vnet_vnmgr_request_seconds", "vnet_vnmgr_request_seconds_count",
+                 op="create") > 0
+    assert value(families, "vnet_vnmgr_request_seconds", "vnet_vnmgr_request_seconds_count",
+                 op="unknown") is not None
+
+
+def create_datapath(api: Api) -> str:
+    """A datapath stored as connected, with no vna behind it."""
+    uuid = unique("dp")
+    api.create("datapaths", uuid=uuid, dpid=f"0x{secrets.randbits(48):016x}",
+               node_id=f"node-{uuid}", is_connected=True)
+    return uuid
+
+
+@pytest.fixture
+def datapath(api: Api) -> Iterator[str]:
+    uuid = create_datapath(api)
+    yield uuid
+    api.delete(f"/datapaths/{uuid}")
+
+
+class FakeAgent:
+    """Reports status for `datapath` as a vna does (every `interval` s) while running."""
+
+    def __init__(self, api: Api, datapath: str, interval: float = 1.0) -> None:
+        self.rpc = RpcClient(api.services.rpc_endpoint, 2000)
+        self.status = {"node_id": f"node-{datapath}", "connected": True,
+                       "datapath_uuid": datapath, "seq": 0}
+        self.interval = interval
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stopped.is_set():
+            self.rpc.call("agent_status", params=self.status)
+            self.stopped.wait(self.interval)
+
+    def __enter__(self) -> FakeAgent:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+
+
+def wait_connected(api: Api, datapath: str, connected: bool, within: float) -> float:
+    """Seconds until the API shows is_connected == connected (fails after `within`)."""
+    started = time.monotonic()
+    while api.get(f"/datapaths/{datapath}").json()["is_connected"] != connected:
+        assert time.monotonic() - started < within, f"{datapath} not {connected} in {within}s"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def test_a_datapath_without_reports_is_marked_disconnected_and_health_degraded(
+        api: Api) -> None:
+    seq = api.get("/health").json()["seq"]
+    datapath = create_datapath(api)  # event seq + 1
+    # No agent reports it connected: vnmgr marks it disconnected at its next check.
+    wait_connected(api, datapath, False, within=5)
+    health = api.get("/health")
+    assert health.status_code == 200
+    body = health.json()
+    assert body["status"] == "degraded"
+    assert datapath in body["disconnected_datapaths"]
+    assert body["seq"] >= seq + 2  # an ordinary numbered change, as agents receive it
+    api.delete(f"/datapaths/{datapath}")
+
+
+def test_reports_connect_and_their_absence_disconnects_within_5_s(
+        api: Api, datapath: str) -> None:
+    with FakeAgent(api, datapath):
+        wait_connected(api, datapath, True, within=3)
+        time.sleep(5)  # past agent_timeout: reports every second keep it connected
+        assert api.get(f"/datapaths/{datapath}").json()["is_connected"] is True
+        assert datapath not in api.get("/health").json()["disconnected_datapaths"]
+    assert wait_connected(api, datapath, False, within=5) < 5
+    with FakeAgent(api, datapath) as agent:
+        wait_connected(api, datapath, True, within=3)
+        agent.status = {**agent.status, "connected": False, "datapath_uuid": None}
+        wait_connected(api, datapath, False, within=3)  # the vna lost its switch
