@@ -91,9 +91,9 @@ class Agent:
         self.convergence = Histogram(
             "vnet_vna_convergence_seconds", "Seconds from a vnmgr snapshot or change "
             "message reaching the vna to its flows being sent to the switch",
-            ["kind"], buckets=LATENCY_BUCKETS, registry=None)
+            ["kind", "node_id"], buckets=LATENCY_BUCKETS, registry=None)
         for kind in ("snapshot", "changes"):
-            self.convergence.labels(kind)
+            self.convergence.labels(kind, node_id)
         self.ports: dict[str, OvsPort] = {}
         self.connection: SwitchConnection | None = None
         self.view: View | None = None
@@ -195,7 +195,7 @@ class Agent:
     def _converged(self, kind: str, received: float) -> None:
         """Observe arrival -> flows installed, only when a switch took the flows."""
         if self.connection is not None and not self.resync_pending:
-            self.convergence.labels(kind).observe(time.perf_counter() - received)
+            self.convergence.labels(kind, self.node_id).observe(time.perf_counter() - received)
 
     def _apply_changes(self, seq: int, changes: list) -> None:
         old_view = self.view
