@@ -28,7 +28,8 @@ class EventLog:
     """keep: rows to keep (>= 1); batch: prune once every `batch` appends (default a
     tenth of keep, at most 1000), deleting at most 2 * batch rows at a time so that no
     prune holds the database long, even after a long unpruned history.  The table holds
-    at most keep + batch rows once caught up.  Raises ValueError for keep or batch < 1."""
+    at most keep + batch rows once caught up; until then vnmgr calls `catch_up` whenever
+    it is idle.  Raises ValueError for keep or batch < 1."""
 
     def __init__(self, keep: int, batch: int | None = None) -> None:
         if keep < 1:
@@ -38,7 +39,11 @@ class EventLog:
         if self.batch < 1:
             raise ValueError("the prune batch must be at least 1")
         self.pruned = 0  # rows deleted since start (metrics)
+        # The last prune deleted as many rows as it may: older ones remain beyond the
+        # window (a database from before pruning, or a smaller events_keep).
+        self.behind = False
         self._appended = 0
+        self._last_seq = 0
 
     @staticmethod
     def append(transaction: Session | Connection, changes: list[dict[str, Any]]) -> int:
@@ -60,15 +65,22 @@ class EventLog:
         self._appended = 0
         return self.prune(begin, seq)
 
+    def catch_up(self, begin: Begin) -> int:
+        """While `behind`, one more bounded prune (vnmgr calls it when idle)."""
+        return self.prune(begin, self._last_seq) if self.behind else 0
+
     def prune(self, begin: Begin, seq: int) -> int:
         """Delete the oldest rows outside the window ending at `seq`, at most 2 * batch of
         them, in a transaction of their own; returns how many."""
+        self._last_seq = max(self._last_seq, seq)
         cut = seq - self.keep
         with begin() as transaction:
             oldest = transaction.scalar(select(func.min(m.Event.seq)))
             if oldest is None or oldest > cut:
+                self.behind = False
                 return 0
             upto = min(cut, oldest + 2 * self.batch - 1)
             deleted = transaction.execute(delete(m.Event).where(m.Event.seq <= upto)).rowcount
+        self.behind = upto < cut
         self.pruned += deleted
         return deleted

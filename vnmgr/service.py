@@ -92,6 +92,8 @@ class Vnmgr:
         while self.running:
             if self.rpc.poll(200, zmq.POLLIN):
                 self._serve_one()
+            elif self.events.behind:
+                self._prune(None)  # idle: catch up on a long unpruned history
             self.liveness.tick()
             now = time.monotonic()
             if now >= next_heartbeat:
@@ -204,9 +206,13 @@ class Vnmgr:
         self._send_parts(seq, parts)
         return result
 
-    def _prune(self, seq: int) -> None:
+    def _prune(self, seq: int | None) -> None:
+        """After the commit of event `seq`, or when idle (None)."""
         try:
-            self.events.committed(self.sessions.begin, seq)
+            if seq is None:
+                self.events.catch_up(self.sessions.begin)
+            else:
+                self.events.committed(self.sessions.begin, seq)
         except OperationalError as exc:
             # The write is committed and published; the next batch prunes what this missed.
             log.warning("pruning events failed: %s", exc.orig)

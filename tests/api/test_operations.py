@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
 
+from vnet import models as m
+from vnet.db import make_engine
 from vnet.messaging import RpcClient
 
 from .support import Api, unique
@@ -159,3 +162,32 @@ def test_reports_connect_and_their_absence_disconnects_within_5_s(
         wait_connected(api, datapath, True, within=3)
         agent.status = {**agent.status, "connected": False, "datapath_uuid": None}
         wait_connected(api, datapath, False, within=3)  # the vna lost its switch
+
+
+def test_the_events_table_keeps_a_window_of_events_keep_rows(api: Api) -> None:
+    """A vnmgr with [vnmgr] events_keep = 20 (batch 2): the table of this session's
+    database, which holds every earlier test's events, shrinks to the window and stays
+    there, and the numbering goes on."""
+    api.vnmgr.stop()
+    api.vnmgr = api.services.start_vnmgr(VNET_VNMGR_EVENTS_KEEP="20")
+    engine = make_engine(api.database_url)
+    try:
+        for _ in range(10):
+            api.create("security_groups", uuid=unique("sg"))
+        deadline = time.monotonic() + 30
+        while True:  # a long history is caught up on while vnmgr is idle
+            with engine.connect() as connection:
+                count, oldest, newest = connection.execute(select(
+                    func.count(), func.min(m.Event.seq), func.max(m.Event.seq))).one()
+            if count <= 22:
+                break
+            assert time.monotonic() < deadline, f"{count} events rows left"
+            time.sleep(0.2)
+        assert newest == api.get("/health").json()["seq"]
+        assert newest - oldest + 1 == count
+        api.create("security_groups", uuid=unique("sg"))
+        assert api.get("/health").json()["seq"] == newest + 1
+    finally:
+        engine.dispose()
+        api.vnmgr.stop()
+        api.restart_vnmgr()
