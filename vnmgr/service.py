@@ -227,8 +227,7 @@ class Vnmgr:
         except OperationalError:
             return
         for uuid, connected in self.liveness.changes(stored).items():
-            reply = self.handle({"op": "update", "resource": "datapaths", "uuid": uuid,
-                                 "params": {"is_connected": "true" if connected else "false"}})
+            reply = self._set_connected(uuid, connected)
             if reply["ok"]:
                 self.counters["liveness_updates"] += 1
                 log.info("datapath %s %s", uuid, "connected" if connected else
@@ -237,6 +236,22 @@ class Vnmgr:
             else:
                 log.warning("could not mark datapath %s is_connected=%s: %s", uuid,
                             connected, reply.get("message"))
+
+    def _set_connected(self, uuid: str, connected: bool) -> dict[str, Any]:
+        """Write is_connected as an update of the datapath (read-only in the API)."""
+        def update(tx: Tx, _uuid: str | None, _params: Params) -> Any:
+            datapath = tx.get(m.Datapath, uuid)
+            datapath.is_connected = connected
+            return tx.row(tx.changes.touch(datapath))
+
+        try:
+            return {"ok": True, "result": self._write(update, {"op": "update",
+                                                              "resource": "datapaths"})}
+        except ApiError as exc:  # deleted meanwhile
+            return {"ok": False, "message": exc.message}
+        except Exception as exc:  # the database away...: never end the loop over it
+            self._seq = None
+            return {"ok": False, "message": f"{type(exc).__name__}: {exc}"}
 
     def _note_agent(self, status: dict[str, Any]) -> None:
         node = str(status.get("node_id", ""))

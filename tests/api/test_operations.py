@@ -86,17 +86,12 @@ def test_vnmgr_metrics(api: Api) -> None:
                  op="unknown") is not None
 
 
-def create_datapath(api: Api) -> str:
-    """A datapath stored as connected, with no vna behind it."""
-    uuid = unique("dp")
-    api.create("datapaths", uuid=uuid, dpid=f"0x{secrets.randbits(48):016x}",
-               node_id=f"node-{uuid}", is_connected=True)
-    return uuid
-
-
 @pytest.fixture
 def datapath(api: Api) -> Iterator[str]:
-    uuid = create_datapath(api)
+    """A datapath with no vna behind it."""
+    uuid = unique("dp")
+    api.create("datapaths", uuid=uuid, dpid=f"0x{secrets.randbits(48):016x}",
+               node_id=f"node-{uuid}")
     yield uuid
     api.delete(f"/datapaths/{uuid}")
 
@@ -135,19 +130,17 @@ def wait_connected(api: Api, datapath: str, connected: bool, within: float) -> f
     return time.monotonic() - started
 
 
-def test_a_datapath_without_reports_is_marked_disconnected_and_health_degraded(
-        api: Api) -> None:
-    seq = api.get("/health").json()["seq"]
-    datapath = create_datapath(api)  # event seq + 1
-    # No agent reports it connected: vnmgr marks it disconnected at its next check.
-    wait_connected(api, datapath, False, within=5)
-    health = api.get("/health")
-    assert health.status_code == 200
-    body = health.json()
-    assert body["status"] == "degraded"
-    assert datapath in body["disconnected_datapaths"]
-    assert body["seq"] >= seq + 2  # an ordinary numbered change, as agents receive it
-    api.delete(f"/datapaths/{datapath}")
+def test_is_connected_is_vnmgrs_to_write(api: Api, datapath: str) -> None:
+    assert api.get(f"/datapaths/{datapath}").json()["is_connected"] is False
+    health = api.get("/health").json()
+    assert health["status"] == "degraded" and datapath in health["disconnected_datapaths"]
+    seq = health["seq"]
+    for response in (api.put(f"/datapaths/{datapath}", json={"is_connected": True}),
+                     api.post("/datapaths", json={"uuid": unique("dp"), "dpid": "0x1234",
+                                                  "node_id": "n", "is_connected": True})):
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == "is_connected"
+    assert api.get("/health").json()["seq"] == seq
 
 
 def test_reports_connect_and_their_absence_disconnects_within_5_s(
@@ -157,7 +150,13 @@ def test_reports_connect_and_their_absence_disconnects_within_5_s(
         time.sleep(5)  # past agent_timeout: reports every second keep it connected
         assert api.get(f"/datapaths/{datapath}").json()["is_connected"] is True
         assert datapath not in api.get("/health").json()["disconnected_datapaths"]
+        seq = api.get("/health").json()["seq"]
     assert wait_connected(api, datapath, False, within=5) < 5
+    health = api.get("/health")
+    assert health.status_code == 200
+    body = health.json()
+    assert body["status"] == "degraded" and datapath in body["disconnected_datapaths"]
+    assert body["seq"] == seq + 1  # an ordinary numbered change, as agents receive it
     with FakeAgent(api, datapath) as agent:
         wait_connected(api, datapath, True, within=3)
         agent.status = {**agent.status, "connected": False, "datapath_uuid": None}
