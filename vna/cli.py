@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from vna.agent import Agent
     from vna.meters import DEFAULT_BURST_PACKETS, DEFAULT_RATE_PPS, MeterConfig
-    from vna.metrics import collect
+    from vna.metrics import registry
     from vna.ovsdb import BridgeSettings, OvsdbWatcher
     from vna.switch import VnaOpenFlowApp
     from vna.vnmgr_link import VnmgrLink
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     link = VnmgrLink(rpc, config.get("messaging", "pub_endpoint"), agent.deliver, agent.status,
                      node_id=node_id)
     agent.on_watch = link.set_watch
+    agent.on_status_change = link.report_now
     settings = BridgeSettings(bridge=config.get("vna", "bridge", "br-int"),
                               controller=f"tcp:{of_host}:{of_port}",
                               datapath_type=config.get("vna", "datapath_type", ""),
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     metrics = serve_metrics(config.get("vna", "metrics_host", "127.0.0.1"),
                             config.get("vna", "metrics_port", ""),
-                            lambda: collect(agent, link, VnaOpenFlowApp.packet_ins))
+                            registry(agent, link, VnaOpenFlowApp.packet_ins))
 
     def stop() -> None:
         # Flows stay installed (fail_mode=secure): traffic keeps flowing while we are away.

@@ -8,6 +8,7 @@ import click
 
 from vnctl.client import DEFAULT_URI, Client
 from vnctl.commands import Session, resource_groups
+from vnctl.health import health
 from vnctl.trace_cli import trace_command
 
 
@@ -56,6 +57,7 @@ def cli(ctx: click.Context, webapi_uri: str, token: str | None, as_json: bool,
 for _group in resource_groups():
     cli.add_command(_group)
 cli.add_command(trace_command)
+cli.add_command(health)
 
 
 def main(argv: list[str] | None = None) -> None:

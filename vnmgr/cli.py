@@ -55,11 +55,17 @@ def serve(config, url: str) -> int:  # type: ignore[no-untyped-def]
         return 2
     db.upgrade(url)  # a fresh install works without a separate `db init`
     engine = db.make_engine(url)
-    service = Vnmgr(db.make_sessionmaker(engine),
-                    config.get("messaging", "rpc_endpoint"),
-                    config.get("messaging", "pub_endpoint"),
-                    config.get_float("vnmgr", "heartbeat_interval", 1.0),
-                    node_expiry=config.get_float("vnmgr", "node_expiry", 300.0), keys=keys)
+    try:
+        service = Vnmgr(db.make_sessionmaker(engine),
+                        config.get("messaging", "rpc_endpoint"),
+                        config.get("messaging", "pub_endpoint"),
+                        config.get_float("vnmgr", "heartbeat_interval", 1.0),
+                        node_expiry=config.get_float("vnmgr", "node_expiry", 300.0),
+                        agent_timeout=config.get_float("vnmgr", "agent_timeout", 4.0),
+                        events_keep=config.get_int("vnmgr", "events_keep", 10000),
+                        keys=keys)
+    except ValueError as exc:
+        raise SystemExit(f"vnmgr: [vnmgr] {exc}") from None
     metrics = start_metrics_server(service, config.get("vnmgr", "metrics_host", "127.0.0.1"),
                                    config.get("vnmgr", "metrics_port", ""))
 

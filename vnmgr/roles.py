@@ -24,9 +24,6 @@ log = logging.getLogger("vnmgr.auth")
 # An agent's own reads and reports: its slice, its bridge's ports, its status.
 AGENT_OPS = frozenset({"snapshot", "watch", "agent_status", "health"})
 AGENT_REPORTS = frozenset({"active_interfaces"})
-# A vna reports its switch's connection as an update of its datapath (vna/agent.py):
-# that field, and nothing else, an agent may set.
-AGENT_DATAPATH_FIELDS = frozenset({"is_connected"})
 # A refused client reconnects every 100 ms (ZeroMQ's reconnect interval): its key is
 # logged once a minute, not ten times a second.
 UNKNOWN_KEY_LOG_INTERVAL_S = 60.0
@@ -39,11 +36,9 @@ def refusal(role: str | None, request: dict[str, Any]) -> ApiError | None:
         return None
     op, resource = request.get("op"), request.get("resource")
     if role == AGENT:
-        params = request.get("params")
+        # Its switch's connection is no exception: vnmgr sets is_connected from the
+        # agent's status reports (vnmgr.liveness).
         if op in AGENT_OPS or (op == "report" and resource in AGENT_REPORTS):
-            return None
-        if (op == "update" and resource == "datapaths" and isinstance(params, dict)
-                and params and set(params) <= AGENT_DATAPATH_FIELDS):
             return None
     return ApiError(403, f"role {role} may not {op} {resource or ''}".rstrip()
                     + " (an agent key reads its slice and reports; writes need the webapi key)",

@@ -116,11 +116,21 @@ def _service_schemas() -> dict[str, Schema]:
             "error": {"type": "string", "examples": sorted(set(REASONS.values()))},
             "message": {"type": "string"},
             "field": {"type": ["string", "null"], "description": "the parameter to fix"}}},
-        "Health": {"type": "object", "required": ["webapi", "vnmgr", "database", "seq"],
-                   "properties": {"webapi": {"const": "ok"}, "vnmgr": status,
-                                  "database": status,
-                                  "seq": {"type": ["integer", "null"],
-                                          "description": "vnmgr's last event sequence"}}},
+        "Health": {"type": "object",
+                   "required": ["status", "webapi", "vnmgr", "database", "seq",
+                                "disconnected_datapaths"],
+                   "properties": {
+                       "status": {"type": "string", "enum": ["ok", "degraded", "unavailable"],
+                                  "description": "degraded (200): some datapath is not "
+                                                 "connected; unavailable (503): vnmgr or the "
+                                                 "database is down"},
+                       "webapi": {"const": "ok"}, "vnmgr": status, "database": status,
+                       "seq": {"type": ["integer", "null"],
+                               "description": "vnmgr's last event sequence"},
+                       "disconnected_datapaths": {
+                           "type": ["array", "null"], "items": {"type": "string"},
+                           "description": "uuids of the datapaths whose is_connected is "
+                                          "false (null when the database is down)"}}},
         "DatapathStatus": {
             "type": "object", "required": ["datapath_uuid", "node_id", "is_connected", "seq",
                                            "agent"],

@@ -9,11 +9,16 @@ import time
 from lab.cloud import Cloud
 
 
-def vna_metrics(c: Cloud, host: str) -> dict[str, float]:
-    """The host's vna metrics, sample (name with labels) -> value."""
-    text = c.hosts[host].hv.netns.run("python3", "-c", "import urllib.request as u;print("
+def vna_metrics_text(c: Cloud, host: str) -> str:
+    """The host's vna /metrics, as served (Prometheus text)."""
+    return c.hosts[host].hv.netns.run("python3", "-c", "import urllib.request as u;print("
                                       "u.urlopen('http://127.0.0.1:9105/metrics').read()"
                                       ".decode())").stdout
+
+
+def vna_metrics(c: Cloud, host: str) -> dict[str, float]:
+    """The host's vna metrics, sample (name with labels) -> value."""
+    text = vna_metrics_text(c, host)
     return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
             for line in text.splitlines() if line and not line.startswith("#")}
 

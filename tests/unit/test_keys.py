@@ -127,7 +127,6 @@ def request(op: str, resource: str | None = None, **params: Any) -> dict[str, An
     request("snapshot", node_id="vna1"), request("watch", node_id="vna1"),
     request("agent_status", node_id="vna1"), request("health"),
     request("report", "active_interfaces", datapath_uuid="dp-1", ports=[]),
-    request("update", "datapaths", is_connected="true"),
 ])
 def test_an_agent_reads_and_reports(allowed: dict[str, Any]) -> None:
     assert refusal(AGENT, allowed) is None
@@ -135,6 +134,7 @@ def test_an_agent_reads_and_reports(allowed: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("refused", [
     request("create", "networks", uuid="nw-1"), request("delete", "interfaces"),
+    request("update", "datapaths", is_connected="true"),  # vnmgr.liveness sets it
     request("update", "datapaths", is_connected="true", node_id="evil"),
     request("update", "datapaths"), request("update", "interfaces", is_connected="true"),
     request("report", "datapaths"), request("agents"), request("nonsense", "networks"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -334,3 +335,23 @@ def test_translations_static_addresses_gateways(vnctl: Vnctl) -> None:
     assert [r["uuid"] for r in deleted] == [static["uuid"]]
     vnctl.run("translations", "del", "tr-nat")
     assert vnctl.json("translations", "show") == []
+
+
+def test_health_names_disconnected_datapaths_and_exits_1(stack: Services, vnctl: Vnctl) -> None:
+    vnctl.run("datapaths", "add", "--uuid", "dp-health", "--dpid", "0x00000000000000cc",
+              "--node-id", "vna-health")
+    shown = vnctl.run("health", expect=1).stdout
+    assert "degraded" in shown and "dp-health" in shown
+    assert "dp-health" in json.loads(vnctl.run("health", "--json", expect=1).stdout)[
+        "disconnected_datapaths"]
+    # A vna reporting its switch connected as dp-health: vnmgr marks it connected.
+    rpc = stack.rpc(role="agent")
+    rpc.call("agent_status", params={"node_id": "vna-health", "connected": True,
+                                     "datapath_uuid": "dp-health", "seq": 0})
+    deadline = time.monotonic() + 3
+    while not vnctl.json("datapaths", "show", "dp-health")["is_connected"]:
+        assert time.monotonic() < deadline, "dp-health not marked connected"
+        time.sleep(0.1)
+    # Other tests' datapaths may still make it degraded (exit 1), never this one.
+    result = vnctl.runner.invoke(cli, ["--webapi-uri", vnctl.uri, "health", "--json"])
+    assert "dp-health" not in json.loads(result.stdout)["disconnected_datapaths"]
