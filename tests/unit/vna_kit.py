@@ -268,7 +268,8 @@ class Agent:
         self._last = new
         result = self.desired.update(new, self.last_dirty)
         if "routers" in new.cache:  # computed (or lent by `old`): as a fresh one
-            mine, fresh = new.cache["routers"], topology(self.view())
+            fresh_view = self.view()  # kept alive: a Topology refers to its view weakly
+            mine, fresh = new.cache["routers"], topology(fresh_view)
             assert (mine.routers, mine.attached, mine._component) == (
                 fresh.routers, fresh.attached, fresh._component), "topology diverged"
         return result
