@@ -58,10 +58,14 @@ def init_keys(directory: Path, force: bool = False) -> list[Path]:
                 for suffix in (".key", ".key_secret")
                 if (directory / f"{name}{suffix}").exists()]
     if existing and not force:
-        raise KeysError(f"{', '.join(str(p) for p in existing)} already exist; "
+        raise KeysError(f"{', '.join(str(p) for p in existing)}: already there; "
                         "--force replaces them")
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+    except OSError as exc:  # a file in the way, a read-only or virtual file system
+        raise KeysError(f"cannot make the keys directory {directory}: "
+                        f"{exc.strerror or exc}") from None
     written: list[Path] = []
     for name in names:
         for path in (directory / f"{name}.key", directory / f"{name}.key_secret"):

@@ -24,10 +24,11 @@ MODES = ("none", "token")
 ROLES = ("admin", "reader")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Answered without a token: a liveness/readiness probe (a kubelet, a load balancer)
-# carries no credentials, and health says only "ok/unavailable" and a sequence number;
-# the topology page's static files hold no data (the page asks for a token and sends it
-# with its API calls), and a browser loads them without an Authorization header.
-OPEN_PATHS = frozenset({"/api/1.0/health", *(f"/ui/{url}" for url in UI_FILES)})
+# carries no credentials, and health says only ok, degraded (with the disconnected
+# datapaths' uuids) or unavailable, and a sequence number; the topology page's static
+# files hold no data (the page asks for a token and sends it with its API calls), and
+# a browser loads them without an Authorization header ("/ui" redirects to "/ui/").
+OPEN_PATHS = frozenset({"/api/1.0/health", "/ui", *(f"/ui/{url}" for url in UI_FILES)})
 CHALLENGE = 'Bearer realm="wakame-vnet"'
 
 log = logging.getLogger("webapi")

@@ -29,6 +29,11 @@ from webapi.auth import Auth, load_auth
 log = logging.getLogger("webapi")
 
 
+# The largest model write is a few kilobytes (a security group's rules, a long
+# display_name): 1 MiB leaves room, and a client cannot make a worker read 30 MB.
+MAX_BODY_BYTES = 1 << 20
+
+
 class SettingsError(ValueError):
     """A `[webapi]` setting webapi refuses to start with; the message names it."""
 
@@ -42,6 +47,7 @@ class Settings:
     graceful_timeout: int  # seconds
     keepalive: int  # seconds an idle HTTP/1.1 connection stays open
     forwarded_allow_ips: str  # gunicorn's: who may set X-Forwarded-* ("*" for anyone)
+    max_body_bytes: int  # a longer request body is answered 413 unread
     auth: Auth
 
 
@@ -55,7 +61,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _positive(config: Config, key: str, default: int) -> int:
+def _positive(config: Config, key: str, default: int, most: int | None = None) -> int:
     raw = config.get("webapi", key, str(default))
     try:
         value = int(raw)
@@ -63,6 +69,8 @@ def _positive(config: Config, key: str, default: int) -> int:
         raise SettingsError(f"[webapi] {key} = {raw!r}: not an integer") from None
     if value < 1:
         raise SettingsError(f"[webapi] {key} = {value}: must be at least 1")
+    if most is not None and value > most:
+        raise SettingsError(f"[webapi] {key} = {value}: must be at most {most}")
     return value
 
 
@@ -85,11 +93,12 @@ def load_settings(config: Config) -> Settings:
             "tokens_file), or allow_insecure = true if something else guards it")
     return Settings(
         host=host,
-        port=_positive(config, "port", 9090),
+        port=_positive(config, "port", 9090, most=65535),
         workers=_positive(config, "workers", 1),
         threads=_positive(config, "threads", 8),
         graceful_timeout=_positive(config, "graceful_timeout", 30),
         keepalive=_positive(config, "keepalive", 75),
+        max_body_bytes=_positive(config, "max_body_bytes", MAX_BODY_BYTES),
         forwarded_allow_ips=config.get("webapi", "forwarded_allow_ips", "127.0.0.1,::1"),
         auth=auth,
     )
@@ -145,4 +154,6 @@ class WebApiServer(BaseApplication):
 
     def load(self) -> Flask:
         # Runs in each worker, after the fork.
-        return create_app(self.config, auth=self.settings.auth)
+        app = create_app(self.config, auth=self.settings.auth)
+        app.config["MAX_CONTENT_LENGTH"] = self.settings.max_body_bytes
+        return app

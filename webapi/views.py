@@ -29,8 +29,17 @@ def list_view(resource: Resource) -> View:
     return view
 
 
+def _no_query() -> None:
+    """A GET of one row takes no query parameter: one given is an error, not ignored
+    (a filter meant for the list, or a typo, must not pass for an answer)."""
+    for name in request.args:
+        raise ApiError(400, f"{name} is not a parameter of a GET of one row; filters "
+                       "apply to lists", name)
+
+
 def show_view(resource: Resource) -> View:
     def view(uuid: str) -> Any:
+        _no_query()
         with backend().read() as session:
             return reads.show(session, resource, reads.find(session, resource.name, uuid))
     return view
@@ -58,6 +67,7 @@ def join_list_view(join: Join) -> View:
 
 def join_show_view(join: Join) -> View:
     def view(**path: str) -> Any:
+        _no_query()
         parent, child = path[join.parent_field], path[join.child_field]
         with backend().read() as session:
             owner = reads.find(session, join.parent, parent, join.parent_field)
@@ -116,6 +126,7 @@ def _nested_row(session: Any, nested: Nested, parent: str, uuid: str) -> Any:
 
 def nested_show_view(nested: Nested) -> View:
     def view(uuid: str, **path: str) -> Any:
+        _no_query()
         with backend().read() as session:
             obj = _nested_row(session, nested, path[nested.parent_field], uuid)
             return reads.show(session, RESOURCES[nested.resource], obj)

@@ -127,6 +127,9 @@ def test_the_topology_page_loads_without_a_token_but_its_data_needs_one(stack: S
     for path in ("/ui/", "/ui/ui.js", "/ui/ui.css", "/ui/cytoscape.min.js"):
         response = requests.get(base + path, timeout=30)
         assert response.status_code == 200, path
+    # typed without the slash: the redirect to the page, not a 401
+    response = requests.get(base + "/ui", timeout=30, allow_redirects=False)
+    assert response.status_code == 308 and response.headers["Location"].endswith("/ui/")
     refused(stack.call("GET", "/networks"), 401, "missing_token")
     refused(requests.get(base + "/ui/missing.js", timeout=30), 401, "missing_token")
 

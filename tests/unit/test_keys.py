@@ -63,7 +63,7 @@ def test_init_writes_a_server_pair_and_one_pair_per_role_private(tmp_path: Path)
 def test_init_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
     init_keys(tmp_path)
     before = (tmp_path / "agent.key_secret").read_bytes()
-    with pytest.raises(KeysError, match="already exist.*--force"):
+    with pytest.raises(KeysError, match="already there.*--force"):
         init_keys(tmp_path)
     assert (tmp_path / "agent.key_secret").read_bytes() == before
     init_keys(tmp_path, force=True)
@@ -81,6 +81,9 @@ def test_vnmgr_keys_init_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert (tmp_path / "k" / "server.key_secret").read_bytes() != secret
     monkeypatch.setenv("VNET_MESSAGING_KEYS_DIR", "")
     assert vnmgr_cli.main(["keys", "init"]) == 2  # nowhere to write them
+    (tmp_path / "file").write_text("")
+    for where in (tmp_path / "file", tmp_path / "file" / "below"):  # no traceback: exit 2
+        assert vnmgr_cli.main(["keys", "init", "--keys-dir", str(where)]) == 2
 
 
 def test_missing_keys_and_bad_roles_fail_clearly(tmp_path: Path) -> None:

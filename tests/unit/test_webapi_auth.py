@@ -103,6 +103,8 @@ def test_insecure_bind_is_refused_unless_allowed(monkeypatch: pytest.MonkeyPatch
     ("workers", "0", r"\[webapi\] workers = 0: must be at least 1"),
     ("threads", "many", r"\[webapi\] threads = 'many': not an integer"),
     ("graceful_timeout", "-1", r"\[webapi\] graceful_timeout = -1: must be at least 1"),
+    ("port", "70000", r"\[webapi\] port = 70000: must be at most 65535"),
+    ("max_body_bytes", "0", r"\[webapi\] max_body_bytes = 0: must be at least 1"),
 ])
 def test_bad_server_settings(monkeypatch: pytest.MonkeyPatch, key: str, value: str,
                              message: str) -> None:
