@@ -48,6 +48,12 @@ def cli(ctx: click.Context, webapi_uri: str, token: str | None, as_json: bool,
     if "://" not in webapi_uri:
         raise click.BadParameter(f"{webapi_uri!r} has no scheme: try http://{webapi_uri}",
                                  param_hint="--webapi-uri")
+    scheme = webapi_uri.split("://", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        # urllib would speak ftp (or file, ...) to the webapi and wait --timeout for an
+        # answer that never comes: the webapi talks only HTTP.
+        raise click.BadParameter(f"{webapi_uri!r}: the scheme must be http or https, not "
+                                 f"{scheme!r}", param_hint="--webapi-uri")
     client = Client(webapi_uri, timeout, token)
     ctx.obj = Session(client, as_json)
     if show_curl:

@@ -124,6 +124,28 @@ class Trace:
             seen.update(dict.fromkeys(u for u in hop.uuids if u))
         return list(seen)
 
+    @property
+    def reached(self) -> list[str]:
+        """The uuids the packet actually got to, in order: every hop's but the filters'
+        and the drop's, which name their owners (the filtered vif, its groups), not
+        places reached -- a packet denied by its destination's to-VM filter never got
+        to that vif."""
+        seen: dict[str, None] = {}
+        for hop in self.hops:
+            if hop.kind not in ("acl", "drop"):
+                seen.update(dict.fromkeys(u for u in hop.uuids if u))
+        return list(seen)
+
+    @property
+    def stopped_at(self) -> str | None:
+        """Where a packet not delivered stopped: the datapath that dropped it, else the
+        last uuid it reached (None when delivered)."""
+        if self.verdict == "delivered":
+            return None
+        dp = self.hops[-1].datapath if self.hops and self.hops[-1].kind == "drop" else None
+        reached = self.reached
+        return dp or (reached[-1] if reached else None)
+
     def as_dict(self, flows: bool = False) -> dict[str, Any]:
         """The JSON of `vnctl trace --json`: probe, packet, verdict, reason, hops, uuids
         and (flows=True) each visited datapath's flows in the order hit."""
@@ -279,6 +301,9 @@ def _check(view: View, probe: Probe) -> Address:
         raise TraceError(f"proto must be one of {', '.join(PROTOCOLS)}", "proto")
     if probe.dport is not None and probe.proto == "icmp":
         raise TraceError("--dport needs --proto tcp or udp", "dport")
+    if probe.dport is None and probe.proto != "icmp":
+        # port 0 is no port: a trace to it would be a guess, not the user's packet
+        raise TraceError(f"--proto {probe.proto} needs --dport", "dport")
     if probe.dport is not None and not 0 < probe.dport < 65536:
         raise TraceError("dport must be 1..65535", "dport")
     return addresses[0]
@@ -294,7 +319,7 @@ def _first_packet(probe: Probe, src: Address) -> dict[str, Any]:
         packet.update(icmpv4_type=8, icmpv4_code=0)
     else:
         p = probe.proto
-        packet.update({f"{p}_src": SOURCE_PORT, f"{p}_dst": probe.dport or 0})
+        packet.update({f"{p}_src": SOURCE_PORT, f"{p}_dst": probe.dport})
     return packet
 
 
@@ -384,9 +409,16 @@ def _owners(dps: Datapaths, dp: str, flows: list[Flow]) -> list[str]:
 
 def _routers(dps: Datapaths, result: Trace, dp: str, flow: Flow, ttl: int) -> int:
     """One hop per router of a ROUTE flow: each dec_ttl is followed by eth_src := the
-    router's port MAC on the next network (vna.features.routing)."""
+    router's port MAC on the next network (vna.features.routing).
+
+    The hop names the ingress port too (the router's port on the network the packet
+    comes from: the previous router's egress network, else the source's), so the
+    highlighted path on the topology page runs vif - network - port - router - port
+    without a gap."""
     view = dps.whole
     pending = False
+    network_in = next((u for h in reversed(result.hops) if h.kind == "router"
+                       for u in h.uuids if view.network(u)), result.hops[0].uuids[1])
     for action in flow.actions:
         if isinstance(action, DecTtl):
             pending, ttl = True, ttl - 1
@@ -396,9 +428,13 @@ def _routers(dps: Datapaths, result: Trace, dp: str, flow: Flow, ttl: int) -> in
             routes = view.routes_of_interface(port) if port else []
             link = routes[0]["route_link_uuid"] if routes else dps.owner_uuid(dp, flow)
             network = routes[0]["network_uuid"] if routes else None
+            ingress = next((r["interface_uuid"] for r in view.routes_on_network(network_in)
+                            if r["route_link_uuid"] == link), None)
             result.hops.append(Hop(
-                "router", dp, f"router {link}: out port {port} onto network {network} "
-                f"(TTL {ttl + 1} -> {ttl})", [u for u in (link, port, network) if u]))
+                "router", dp, f"router {link}: " + (f"in port {ingress}, " if ingress else "")
+                + f"out port {port} onto network {network} (TTL {ttl + 1} -> {ttl})",
+                [u for u in (ingress, link, port, network) if u]))
+            network_in = network or network_in
     return ttl
 
 

@@ -38,9 +38,15 @@ def _destination(model: Model, value: str) -> str:
 
 
 def ui_url(client: Client, result: Trace) -> str:
-    """The topology page highlighting this trace (webapi /ui/, docs/vnctl.md)."""
-    state = json.dumps({"uuids": result.uuids, "verdict": result.verdict},
-                       separators=(",", ":"))
+    """The topology page highlighting this trace (webapi /ui/, docs/vnctl.md).
+
+    A trace not delivered sends only what the packet reached and `drop`, where it
+    stopped: the page marks the drop there instead of painting the destination (named
+    by the filter that denied it) as reached."""
+    shown: dict[str, Any] = {"uuids": result.uuids, "verdict": result.verdict}
+    if result.verdict != "delivered":
+        shown.update(uuids=result.reached, drop=result.stopped_at)
+    state = json.dumps(shown, separators=(",", ":"))
     return f"{client.uri}/ui/#trace={urllib.parse.quote(state, safe='')}"
 
 
@@ -89,6 +95,10 @@ def trace_command(ctx: click.Context, source: str, destination: str, proto: str,
     as_json = as_json or session.as_json
     if dport is not None and proto == "icmp":
         raise click.BadParameter("--dport needs --proto tcp or udp", param_hint="--dport")
+    if dport is None and proto != "icmp":
+        # Without a port the trace would follow a packet to port 0 and could say
+        # "delivered" for a port nothing listens on: make the user name one.
+        raise click.BadParameter(f"--proto {proto} needs --dport", param_hint="--dport")
     model = read_model(session.client.list_all)
     probe = Probe(source, _destination(model, destination), proto, dport, ttl)
     try:

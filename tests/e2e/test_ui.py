@@ -91,15 +91,64 @@ def test_a_trace_address_highlights_its_path(cloud: Cloud, page: Page) -> None:
     page.wait_for_function("() => window.vnetUi.cy.nodes('.trace').length > 0", timeout=5000)
     lit = {uuid for uuid, (*_, traced) in nodes(page).items() if traced}
     assert lit == uuids & set(nodes(page))
-    assert {"if-vm1", "nw-demo1", "rl-demo", "if-demop2", "nw-demo2", "if-vm4", "dp-h1",
-            "dp-h2"} <= lit
+    assert {"if-vm1", "nw-demo1", "if-demop1", "rl-demo", "if-demop2", "nw-demo2", "if-vm4",
+            "dp-h1", "dp-h2"} <= lit
     assert "if-vm2" not in lit and "if-vm3" not in lit
     lit_edges = set(page.evaluate("() => window.vnetUi.cy.edges('.trace').map(e => e.id())"))
-    assert {"rl-demo--if-demop2", "if-demop2--nw-demo2", "if-vm4--nw-demo2"} <= lit_edges
+    # no gap: the router port the packet enters by is lit with its edges
+    assert {"if-demop1--nw-demo1", "rl-demo--if-demop1", "rl-demo--if-demop2",
+            "if-demop2--nw-demo2", "if-vm4--nw-demo2"} <= lit_edges
     assert "delivered" in page.inner_text("#trace")
+    assert page.evaluate("() => window.vnetUi.cy.nodes('.trace-drop').length") == 0
     page.goto(f"{cloud.services.webapi_url}/ui/#")  # no trace: nothing highlighted
     page.wait_for_function("() => window.vnetUi.cy.nodes('.trace').length === 0",
                            timeout=5000)
+
+
+DROP = """() => window.vnetUi.cy.nodes('.trace-drop').map(n => [n.id(),
+    n.style('border-color'), n.style('border-style'), n.style('background-color')])"""
+
+
+def test_a_dropped_trace_marks_where_it_stopped_not_the_destination(cloud: Cloud,
+                                                                       page: Page) -> None:
+    """A trace denied by the destination's to-VM filter lights the path up to the
+    datapath that dropped it, marks that one red, and leaves the destination unlit."""
+    cloud.api.post("security_groups", uuid="sg-uitest", rules="icmp:-1:0.0.0.0/0")
+    cloud.api.post("interfaces/if-vm4/security_groups/sg-uitest")
+    try:
+        result = CliRunner().invoke(cli, [
+            "--webapi-uri", cloud.services.webapi_url, "trace", "--from", "if-vm1",
+            "--to", "10.102.0.14", "--proto", "tcp", "--dport", "80", "--ui"])
+        assert result.exit_code == 3, result.output
+        url = next(line[4:] for line in result.stdout.splitlines() if line.startswith("ui: "))
+    finally:
+        cloud.api.delete("interfaces/if-vm4/security_groups/sg-uitest")
+        cloud.api.delete("security_groups/sg-uitest")
+    page.goto(url)
+    page.wait_for_function("() => window.vnetUi.cy.nodes('.trace-drop').length > 0",
+                           timeout=5000)
+    lit = {uuid for uuid, (*_, traced) in nodes(page).items() if traced}
+    assert {"if-vm1", "nw-demo1", "if-demop1", "rl-demo", "if-demop2", "nw-demo2",
+            "dp-h2"} <= lit
+    assert "if-vm4" not in lit  # never reached: not painted like a delivered trace's end
+    lit_edges = set(page.evaluate("() => window.vnetUi.cy.edges('.trace').map(e => e.id())"))
+    assert "if-vm4--nw-demo2" not in lit_edges
+    [(drop, border, style, background)] = [[str(v).replace(" ", "") for v in row]
+                                           for row in page.evaluate(DROP)]
+    assert drop == "dp-h2" and style == "double" and border == "rgb(238,0,0)", border
+    assert background == "rgb(255,187,187)"
+    assert "dropped at dp-h2" in page.inner_text("#trace")
+    page.goto(f"{cloud.services.webapi_url}/ui/#")
+    page.wait_for_function("() => window.vnetUi.cy.nodes('.trace, .trace-drop').length === 0",
+                           timeout=5000)
+
+
+def test_the_header_counts_with_plurals(page: Page) -> None:
+    # the demo has one router and several of everything else
+    page.wait_for_function("() => window.vnetUi.polls > 0", timeout=5000)
+    status = page.inner_text("#status")
+    assert "2 datapaths, " in status and " 1 router, " in status, status
+    assert "routers" not in status
 
 
 def test_an_unchanged_model_is_not_redrawn(page: Page) -> None:

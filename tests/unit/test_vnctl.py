@@ -221,7 +221,11 @@ def test_console_script(stack: Services) -> None:
 
 
 @pytest.mark.parametrize("option", [["--timeout", "-1"], ["--timeout", "0"],
-                                    ["--timeout", "nan"], ["--webapi-uri", "127.0.0.1:9090"]])
+                                    ["--timeout", "nan"], ["--webapi-uri", "127.0.0.1:9090"],
+                                    # no hanging --timeout seconds on a scheme urllib
+                                    # speaks but the webapi does not
+                                    ["--webapi-uri", "ftp://127.0.0.1:9090"],
+                                    ["--webapi-uri", "file:///etc/passwd"]])
 def test_bad_global_options_are_usage_errors(option: list[str]) -> None:
     result = CliRunner().invoke(cli, [*option, "networks", "show"])
     assert result.exit_code == 2, result.output

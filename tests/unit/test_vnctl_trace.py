@@ -29,8 +29,12 @@ def test_a_routed_packet_crosses_the_router_and_the_tunnel() -> None:
     assert [v.datapath for v in result.visits] == ["dp-1", "dp-2"]
     assert result.visits[1].in_port == TUNNEL_OFPORT
     assert {"if-a", "nw-1", "dp-1", "rl-r", "nw-2", "if-b", "dp-2"} <= set(result.uuids)
-    # the router's port on nw-2 is on the path, the one on nw-1 (not crossed) is not
-    assert m.router_port("rl-r", "nw-2") in result.uuids
+    # both router ports are on the path in the order crossed: the one the packet enters
+    # by (on nw-1), the router, the one it leaves by (on nw-2), so the page's path has no gap
+    ingress, egress = m.router_port("rl-r", "nw-1"), m.router_port("rl-r", "nw-2")
+    assert result.uuids == ["if-a", "nw-1", "dp-1", ingress, "rl-r", egress, "nw-2",
+                            "dp-2", "if-b"]
+    assert f"in port {ingress}, out port {egress}" in router.text
 
 
 def test_a_packet_on_one_network_is_switched_without_a_router() -> None:
@@ -136,6 +140,8 @@ def test_a_ping_to_a_router_address_is_answered_by_the_router() -> None:
     (Probe("if-h1", "10.2.0.20"), "from"),  # a host interface, not a vif
     (Probe("if-a", "10.2.0"), "to"),
     (Probe("if-a", "10.2.0.20", "icmp", 22), "dport"),
+    (Probe("if-a", "10.2.0.20", "tcp"), "dport"),  # not a silent trace to port 0
+    (Probe("if-a", "10.2.0.20", "udp"), "dport"),
     (Probe("if-a", "10.2.0.20", "sctp"), "proto"),
 ])
 def test_bad_input_names_the_option(probe: Probe, field: str) -> None:

@@ -102,8 +102,20 @@ def test_ui_prints_the_topology_page_address_with_the_path(stack: Services) -> N
     assert url.startswith(f"{stack.webapi_url}/ui/#trace=")
     state = json.loads(urllib.parse.unquote(url.split("#trace=", 1)[1]))
     assert state["verdict"] == "delivered"
-    assert {"if-a", "nw-a", "dp-1", "rl-r", "if-rb", "nw-b", "dp-2", "if-b"} <= \
-        set(state["uuids"])
+    # in path order, the router's port on nw-a (where the packet enters it) included
+    assert [u for u in state["uuids"] if u != "sg-ssh"] == [
+        "if-a", "nw-a", "dp-1", "if-ra", "rl-r", "if-rb", "nw-b", "dp-2", "if-b"]
+
+
+def test_ui_of_a_dropped_trace_names_only_what_was_reached_and_the_drop(stack: Services
+                                                                      ) -> None:
+    out = vnctl(stack, "--from", "if-a", "--to", "10.2.0.20", "--proto", "tcp", "--dport",
+                "80", "--ui", expect=3).stdout
+    url = next(line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("ui: "))
+    state = json.loads(urllib.parse.unquote(url.split("#trace=", 1)[1]))
+    assert state["verdict"] == "dropped" and state["drop"] == "dp-2"
+    # if-b's to-VM filter denied it: the page must not paint if-b as reached
+    assert state["uuids"] == ["if-a", "nw-a", "dp-1", "if-ra", "rl-r", "if-rb", "nw-b", "dp-2"]
 
 
 @pytest.mark.parametrize("args,message", [
@@ -112,6 +124,8 @@ def test_ui_prints_the_topology_page_address_with_the_path(stack: Services) -> N
     (("--from", "if-a", "--to", "10.2.0"), "not an IPv4 address"),
     (("--from", "if-a", "--to", "10.2.0.20", "--dport", "22"), "--dport needs --proto tcp"),
     (("--from", "if-a", "--to", "10.2.0.20", "--proto", "sctp"), "sctp"),
+    (("--from", "if-a", "--to", "10.2.0.20", "--proto", "tcp"), "--proto tcp needs --dport"),
+    (("--from", "if-a", "--to", "10.2.0.20", "--proto", "udp"), "--proto udp needs --dport"),
     (("--from", "if-a", "--to", "10.2.0.20", "--proto", "tcp", "--dport", "0"), "0"),
 ])
 def test_bad_input_is_a_usage_error(stack: Services, args: tuple[str, ...], message: str

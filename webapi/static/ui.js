@@ -5,8 +5,10 @@
 // VM interfaces (vifs) inside the datapath they are bound to, networks, routers (route
 // links) with their ports (the simulated interfaces their routes name) on networks.
 // It redraws only when the derived graph changed.  A `#trace=<JSON>` fragment
-// ({"uuids": [...], "verdict": "..."}, printed by `vnctl trace --ui`) highlights those
-// nodes and the edges between them.  With `auth = token` on the webapi, the token typed
+// ({"uuids": [...], "verdict": "...", "drop": "..."}, printed by `vnctl trace --ui`)
+// highlights those nodes and the edges between them; a trace not delivered lists only what
+// the packet reached and marks `drop` (where it stopped; else the last uuid drawn) red, so
+// a dropped trace never looks like a delivered one.  With `auth = token` on the webapi, the token typed
 // in the header is kept in sessionStorage and sent as `Authorization: Bearer`.
 "use strict";
 
@@ -126,6 +128,9 @@ const STYLE = [
   { selector: "edge.trace", style: { "line-color": "#f0a", width: 5, "z-index": 10 } },
   { selector: "node.trace", style: { "border-width": 4, "border-color": "#f0a",
                                      "border-style": "solid" } },
+  // after .trace so it wins; double and filled, unlike a disconnected datapath's dashes
+  { selector: "node.trace-drop", style: { "border-width": 6, "border-color": "#e00",
+                                          "border-style": "double", "background-color": "#fbb" } },
 ];
 
 // Rows, top to bottom: routers, their ports, networks, datapaths with their VMs inside,
@@ -183,7 +188,7 @@ function parseTrace() {
   try {
     const value = JSON.parse(decodeURIComponent(match[1]));
     return { uuids: Array.isArray(value.uuids) ? value.uuids.map(String) : [],
-             verdict: String(value.verdict || "") };
+             verdict: String(value.verdict || ""), drop: value.drop ? String(value.drop) : null };
   } catch (e) {
     return { uuids: [], verdict: "", error: "unreadable #trace fragment" };
   }
@@ -193,14 +198,21 @@ function highlight() {
   const banner = document.getElementById("trace");
   const trace = state.trace;
   if (!state.cy) return;
-  state.cy.elements().removeClass("trace");
+  state.cy.elements().removeClass("trace trace-drop");
   if (!trace) { banner.hidden = true; return; }
   const on = new Set(trace.uuids);
   state.cy.nodes().filter(n => on.has(n.id())).addClass("trace");
   state.cy.edges().filter(e => on.has(e.source().id()) && on.has(e.target().id())).addClass("trace");
+  let drop = null;
+  if (trace.verdict && trace.verdict !== "delivered") {
+    const drawn = trace.uuids.filter(u => state.cy.getElementById(u).length);
+    drop = trace.drop && state.cy.getElementById(trace.drop).length ? trace.drop : drawn.pop();
+    if (drop) state.cy.getElementById(drop).addClass("trace-drop");
+  }
   banner.hidden = false;
   banner.className = trace.verdict;
-  banner.textContent = trace.error || `trace: ${trace.verdict} (${on.size} objects)`;
+  banner.textContent = trace.error ||
+    `trace: ${trace.verdict}${drop ? " at " + drop : ""} (${on.size} objects)`;
 }
 
 function draw(els) {
@@ -221,6 +233,11 @@ function draw(els) {
   return true;
 }
 
+// "1 router", "2 routers": every noun of the header takes a plain -s.
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
 async function poll() {
   const status = document.getElementById("status");
   try {
@@ -229,8 +246,9 @@ async function poll() {
     state.polls += 1;
     state.ready = true;
     status.className = "";
-    status.textContent = `${model.datapaths.length} datapaths, ${model.networks.length} networks, ` +
-      `${model.routeLinks.length} routers, ${model.interfaces.filter(i => i.mode === "vif").length} VMs` +
+    status.textContent = [[model.datapaths.length, "datapath"], [model.networks.length, "network"],
+      [model.routeLinks.length, "router"], [model.interfaces.filter(i => i.mode === "vif").length, "VM"]]
+      .map(([n, noun]) => plural(n, noun)).join(", ") +
       ` · ${changed ? "redrawn" : "unchanged"} ${new Date().toLocaleTimeString()}`;
   } catch (err) {
     status.className = "error";
