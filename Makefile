@@ -18,7 +18,9 @@ demo-down:
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports --no-cache
-	$(PYTEST) -q -ra tests
+	# Two workers, each test file on one of them (its module fixtures stay whole): the
+	# end-to-end tests mostly wait on real packets and timers, so two halve the wall time.
+	$(PYTEST) -q -ra -n 2 --dist loadfile tests
 
 test-unit: setup
 	$(PYTEST) -q tests/unit

@@ -58,6 +58,7 @@ from lab.services import Services
 from vna.desired import DesiredState
 from vna.modelstore import ModelStore
 from vna.view import LocalBinding, View
+from vnet.keys import AGENT, ClientKeys
 from vnet.messaging import HEARTBEAT_TOPIC, RpcClient, decode, encode, node_topic
 from vnet.slice import ModelIndex, Watch, interest, slice_keys, slice_model
 
@@ -245,8 +246,7 @@ class SimAgent:
         self.swarm = swarm
         self.node_id = node_id
         self.watch = watch
-        self.sub = swarm.context.socket(zmq.SUB)
-        self.sub.setsockopt(zmq.LINGER, 0)
+        self.sub = swarm.socket(zmq.SUB)
         self.sub.setsockopt(zmq.RCVHWM, 100000)
         self.sub.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_TOPIC)
         self.sub.setsockopt(zmq.SUBSCRIBE, node_topic(node_id))
@@ -270,8 +270,7 @@ class SimAgent:
         if self.request is not None:
             self.swarm.forget(self.request)
             self.request.close()
-        sock = self.swarm.context.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
+        sock = self.swarm.socket(zmq.DEALER)
         sock.connect(self.swarm.rpc_endpoint)
         body = encode({"op": "snapshot", "resource": None, "uuid": None,
                        "params": {"node_id": self.node_id, "watch": self.watch.to_params()},
@@ -350,8 +349,10 @@ class SimAgent:
 class Swarm:
     """Every SimAgent's sockets in one poll loop, on one context."""
 
-    def __init__(self, rpc_endpoint: str, pub_endpoint: str, io_threads: int = 2) -> None:
+    def __init__(self, rpc_endpoint: str, pub_endpoint: str, io_threads: int = 2,
+                 keys: ClientKeys | None = None) -> None:
         self.rpc_endpoint, self.pub_endpoint = rpc_endpoint, pub_endpoint
+        self.keys = keys  # the agent key when vnmgr runs with keys (run(keys=True))
         self.context = zmq.Context(io_threads=io_threads)
         self.context.set(zmq.MAX_SOCKETS, 65536)
         self.poller = zmq.Poller()
@@ -364,6 +365,14 @@ class Swarm:
         self.loop_seconds = 0.0  # time spent handling messages (not waiting)
         # Work for the loop thread (zmq sockets belong to it once it runs).
         self.calls: deque[Callable[[], None]] = deque()
+
+    def socket(self, kind: int) -> zmq.Socket:
+        """A socket of the swarm's context, with the agent key when keys are on."""
+        sock = self.context.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        if self.keys is not None:
+            self.keys.apply(sock)
+        return sock
 
     def add(self, node_id: str, watch: Watch) -> SimAgent:
         agent = self.agents[node_id] = SimAgent(self, node_id, watch)
@@ -764,14 +773,16 @@ def raise_nofile(want: int = 65536) -> None:
 
 
 def run(quick: bool, agents: int | None = None, interfaces: int | None = None,
-        writes: int | None = None) -> dict[str, Any]:
+        writes: int | None = None, keys: bool = False) -> dict[str, Any]:
+    """`keys`: vnmgr with CURVE keys, the builder writing with the webapi key and the
+    simulated agents holding the agent key (off by default, as the published figures)."""
     sizes = Sizes.of(quick, agents, interfaces, writes)
     raise_nofile()
-    res: dict[str, Any] = {"sizes": asdict(sizes)}
+    res: dict[str, Any] = {"sizes": asdict(sizes), "keys": keys}
     with Lab() as lab:
-        services = Services(lab)
+        services = Services(lab, keys=keys)
         vnmgr = services.start_vnmgr()
-        rpc = RpcClient(services.rpc_endpoint, 120000)
+        rpc = services.rpc(120000)
         write = Writer(rpc)
         log(f"agents: building {sizes.agents} datapaths, {sizes.interfaces} interfaces "
             f"through vnmgr's RPC")
@@ -787,7 +798,8 @@ def run(quick: bool, agents: int | None = None, interfaces: int | None = None,
         expected = expected_nodes(full, world)
         gc.collect()
         started = time.monotonic()
-        swarm = Swarm(services.rpc_endpoint, services.pub_endpoint)
+        swarm = Swarm(services.rpc_endpoint, services.pub_endpoint,
+                      keys=services.client_keys(AGENT))
         for dp in world.datapaths:
             swarm.add(world.nodes[dp], world.watch(dp))
         thread = threading.Thread(target=swarm.run, name="swarm", daemon=True)
@@ -901,8 +913,10 @@ def main() -> None:
     parser.add_argument("--agents", type=int)
     parser.add_argument("--interfaces", type=int)
     parser.add_argument("--writes", type=int)
+    parser.add_argument("--keys", action="store_true",
+                        help="CURVE keys on (docs/messaging.md, 'Keys and roles')")
     args = parser.parse_args()
-    res = run(args.quick, args.agents, args.interfaces, args.writes)
+    res = run(args.quick, args.agents, args.interfaces, args.writes, args.keys)
     print(json.dumps(res, indent=1, default=str))
     print(report(res))
 

@@ -174,7 +174,7 @@ def network_cidr(i: int) -> ipaddress.IPv4Network:
 def build(lab: Lab, n: int) -> Bed:
     services = Services(lab)
     services.start_vnmgr()
-    bed = Bed(lab, n, services, RpcClient(services.rpc_endpoint, 60000))
+    bed = Bed(lab, n, services, services.rpc(60000))
     started = time.monotonic()
     bed.call("create", "networks", uuid=UNDERLAY_NET, ipv4_network=str(UNDERLAY.network_address),
              ipv4_prefix=UNDERLAY.prefixlen, network_mode="physical")

@@ -36,24 +36,33 @@ def up(transport: str) -> int:
         return 1
     lab = Lab(PREFIX, base_dir=DEMO_DIR)
     try:
-        cloud = Cloud(lab, transport=transport)
-        cloud.start(webapi_port=WEBAPI_PORT)
-        for host in ("h1", "h2"):
-            cloud.add_host(host)
-        cloud.add_network("nw-demo1", "10.101.0.0/24")
-        cloud.add_network("nw-demo2", "10.102.0.0/24")
-        cloud.add_router("rl-demo", {"nw-demo1": "10.101.0.1", "nw-demo2": "10.102.0.1"})
-        for name, host, network, address in VMS:
-            cloud.add_vm(host, name, network, address)
+        cloud = build(Cloud(lab, transport=transport).start(webapi_port=WEBAPI_PORT))
         _report(cloud)
     except BaseException:
         lab.close()
         raise
     print(f"\nwebapi: http://127.0.0.1:{WEBAPI_PORT}/api/1.0/  (try: curl -s "
           f"http://127.0.0.1:{WEBAPI_PORT}/api/1.0/interfaces)")
+    print(f"topology page: http://127.0.0.1:{WEBAPI_PORT}/ui/  (a packet's path on it: "
+          ".venv/bin/vnctl trace --from if-vm1 --to 10.102.0.14 --ui)")
     print(f"VM shells: ip netns exec {PREFIX}vm1 bash   |   "
           "remove it all: .venv/bin/vnet-demo down")
+    # The demo's vnmgr answers only these keys (docs/messaging.md, "Keys and roles").
+    print(f"vnmgr's CURVE keys (webapi and agent roles): {cloud.services.keys_dir}")
     return 0
+
+
+def build(cloud: Cloud) -> Cloud:
+    """The demo's world in a started cloud: hosts h1 and h2, networks nw-demo1 and
+    nw-demo2 joined by router rl-demo, the four VMS (tests/e2e/test_ui.py draws it)."""
+    for host in ("h1", "h2"):
+        cloud.add_host(host)
+    cloud.add_network("nw-demo1", "10.101.0.0/24")
+    cloud.add_network("nw-demo2", "10.102.0.0/24")
+    cloud.add_router("rl-demo", {"nw-demo1": "10.101.0.1", "nw-demo2": "10.102.0.1"})
+    for name, host, network, address in VMS:
+        cloud.add_vm(host, name, network, address)
+    return cloud
 
 
 def _report(cloud: Cloud) -> None:

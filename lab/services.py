@@ -14,6 +14,11 @@ Where each service runs, and how they reach each other
   route joins them (tcp://127.0.0.1 would not: each namespace has its own loopback).
   The endpoints are `ipc://<lab dir>/svc/zmq/rpc.sock` and `.../pub.sock`, passed to
   every service as VNET_MESSAGING_RPC_ENDPOINT / VNET_MESSAGING_PUB_ENDPOINT.
+- Messaging is encrypted and role-checked (ZeroMQ CURVE, docs/messaging.md "Keys and
+  roles") unless `Services(keys=False)`: the lab writes its own keys as `vnmgr keys
+  init` does into `<lab dir>/svc/keys` and passes VNET_MESSAGING_KEYS_DIR to every service,
+  so vnmgr runs with the webapi and agent keys every real deployment would use. Tools
+  and tests reach vnmgr through `Services.rpc(role=...)`, with the role's key.
 - webapi's HTTP port and vnmgr's metrics port are free ports picked at start. A vna's
   metrics port lives in its hypervisor's namespace (reach it via `ip netns exec`).
 
@@ -38,6 +43,8 @@ from pathlib import Path
 from lab.hosts import Hypervisor, Lab
 from lab.netns import Netns
 from lab.proc import wait_for, write_pidfile
+from vnet.keys import WEBAPI, ClientKeys, init_keys, load_client
+from vnet.messaging import RpcClient
 
 HEALTH_PATH = "/api/1.0/health"
 DEFAULT_OF_PORT = 6633
@@ -140,10 +147,12 @@ class ServiceHandle:
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}; log {self.log_path}:\n{self.log_text()[-3000:]}") from None
 
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM, then SIGKILL after `timeout`. Returns the exit status."""
+    def stop(self, timeout: float = 10.0, quick: bool = False) -> int | None:
+        """SIGTERM (`quick`: SIGINT, which gunicorn's webapi takes as "stop now", where
+        SIGTERM lets requests in flight finish: 1.4 instead of 3.5 s), then SIGKILL after
+        `timeout`. Returns the exit status."""
         if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
+            self.popen.send_signal(signal.SIGINT if quick else signal.SIGTERM)
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -199,7 +208,9 @@ class Services:
         *,
         extra_env: Mapping[str, str] | None = None,
         ready_timeout: float = 30.0,
+        keys: bool = True,
     ):
+        """`keys`: CURVE on (a key pair per role, written here by `vnmgr keys init`)."""
         self.lab = lab
         self.run_dir = lab.dir / "svc"
         # Without a URL the services share an SQLite file in the lab directory.
@@ -212,6 +223,23 @@ class Services:
         self.ready_timeout = ready_timeout
         self.handles: list[ServiceHandle] = []
         self.webapi_port: int | None = None
+        self.keys_dir: Path | None = None
+        if keys:
+            self.keys_dir = self.run_dir / "keys"
+            # What `vnmgr keys init` runs (tests/unit/test_keys.py runs the command), in
+            # process: a subprocess cost 1.8 s of every lab. A second Services of the same
+            # lab keeps the keys its running services hold.
+            if not (self.keys_dir / "server.key").exists():
+                init_keys(self.keys_dir)
+
+    def client_keys(self, role: str = WEBAPI) -> ClientKeys | None:
+        """`role`'s CURVE keys for a client of this lab's vnmgr; None when keys are off."""
+        return load_client(self.keys_dir, role) if self.keys_dir is not None else None
+
+    def rpc(self, timeout_ms: int = 5000, role: str = WEBAPI) -> RpcClient:
+        """A client of vnmgr holding `role`'s key (webapi: may do everything). Its
+        `socket(zmq.SUB)` subscribes to vnmgr's events with the same key."""
+        return RpcClient(self.rpc_endpoint, timeout_ms, keys=self.client_keys(role))
 
     @property
     def webapi_url(self) -> str:
@@ -227,6 +255,7 @@ class Services:
             "VNET_MESSAGING_RPC_ENDPOINT": self.rpc_endpoint,
             "VNET_MESSAGING_PUB_ENDPOINT": self.pub_endpoint,
             "VNET_PATHS_STATE_DIR": str(state_dir),
+            **({"VNET_MESSAGING_KEYS_DIR": str(self.keys_dir)} if self.keys_dir else {}),
             **self.extra_env,
         }
 
@@ -257,7 +286,10 @@ class Services:
         return handle
 
     def start_webapi(self, port: int | None = None, **env: str) -> ServiceHandle:
-        """Ready on HTTP 200 from GET /api/1.0/health."""
+        """Ready on HTTP 200 from GET /api/1.0/health (answered without a token, so also
+        with VNET_WEBAPI_AUTH=token). The handle is gunicorn's master: its workers are its
+        children, stop() (SIGTERM) lets their requests in flight finish, and after a
+        kill9() they notice the lost parent and exit by themselves."""
         self.webapi_port = port or free_tcp_port()
         environment = {
             **self.common_env("webapi"),
@@ -315,4 +347,6 @@ class Services:
     def stop_all(self) -> None:
         """Stop every service started here, the last started first."""
         for handle in reversed(self.handles):
-            handle.stop()
+            # A test's end: nothing is in flight that must finish (test_gunicorn proves
+            # the graceful stop).
+            handle.stop(quick=handle.name == "webapi")

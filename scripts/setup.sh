@@ -2,7 +2,8 @@
 # Prepare a Debian (bookworm) machine for wakame-vnet development and the e2e tests.
 # Run as root; safe to run again (each step checks first and says what it does).
 #
-#   - system packages (Open vSwitch, ethtool, iperf3, tcpdump, ping, iproute2), only if missing
+#   - system packages (Open vSwitch, ethtool, iperf3, tcpdump, ping, iproute2, chromium for
+#     the topology page's browser test), only if missing
 #   - MariaDB: installed and started only if nothing answers on 127.0.0.1:3306
 #   - database `vnet_test` and a user vnet/vnet allowed on vnet* databases over TCP
 #     (a fresh Debian MariaDB lets root in only over the unix socket)
@@ -18,7 +19,8 @@ DB_NAME=${VNET_TEST_DB_NAME:-vnet_test}
 DB_USER=vnet
 DB_PASSWORD=vnet
 PACKAGES=(openvswitch-switch ethtool iperf3 tcpdump iputils-ping iproute2 mininet isc-dhcp-client busybox
-          traceroute iputils-tracepath dnsutils dnsmasq-base netcat-openbsd)
+          traceroute iputils-tracepath dnsutils dnsmasq-base netcat-openbsd
+          chromium)
 
 log() { echo "==> $*"; }
 die() { echo "setup.sh: $*" >&2; exit 1; }

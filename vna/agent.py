@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import Histogram
+
 from vna.actions import IN_PORT
 from vna.announce import announcements
 from vna.claim_reporter import ClaimReporter
@@ -38,8 +40,8 @@ from vna.reachability import Reachability
 from vna.switch import SwitchConnection, SwitchError
 from vna.syncer import Syncer
 from vna.view import LocalBinding, View
-from vnet.errors import ApiError
 from vnet.messaging import RpcClient
+from vnet.metrics import LATENCY_BUCKETS
 from vnet.slice import Watch
 
 log = logging.getLogger("vna.agent")
@@ -85,6 +87,13 @@ class Agent:
         self._pending_packet_ins = 0
         self.packet_ins_backlogged = 0
         self.stats = AgentStats()
+        # Registered in the vna's metrics registry by vna.metrics (unregistered in tests).
+        self.convergence = Histogram(
+            "vnet_vna_convergence_seconds", "Seconds from a vnmgr snapshot or change "
+            "message reaching the vna to its flows being sent to the switch",
+            ["kind", "node_id"], buckets=LATENCY_BUCKETS, registry=None)
+        for kind in ("snapshot", "changes"):
+            self.convergence.labels(kind, node_id)
         self.ports: dict[str, OvsPort] = {}
         self.connection: SwitchConnection | None = None
         self.view: View | None = None
@@ -99,6 +108,8 @@ class Agent:
         # Told what the bridge shows whenever it changes (VnmgrLink.set_watch): vnmgr
         # sends this datapath's slice of the model (vnet.slice).
         self.on_watch: Callable[[Watch], None] | None = None
+        # Called (worker thread) when the switch connects or disconnects: VnmgrLink.report_now.
+        self.on_status_change: Callable[[], None] | None = None
 
     # ------------------------------------------------------------ inputs (any thread)
     def start(self) -> None:
@@ -116,7 +127,9 @@ class Agent:
         self._thread.join(timeout=5)
 
     def deliver(self, kind: str, seq: int, payload: Any) -> None:
-        self.queue.put((kind, (seq, payload)))
+        """A snapshot or changes from vnmgr (link thread); the time of arrival goes along
+        for the convergence histogram."""
+        self.queue.put((kind, (seq, payload, time.perf_counter())))
 
     def on_ports(self, ports: dict[str, OvsPort]) -> None:
         self.queue.put(("ports", ports))
@@ -163,8 +176,8 @@ class Agent:
             except Exception:
                 log.exception("agent failed handling %s", kind)
 
-    def _on_snapshot(self, payload: tuple[int, dict]) -> None:
-        seq, model = payload
+    def _on_snapshot(self, payload: tuple[int, dict, float]) -> None:
+        seq, model, received = payload
         self.store.load(model)
         self.have_model = True
         self.reporter.resend()
@@ -172,9 +185,19 @@ class Agent:
         self.stats.applied_seq = seq
         self._rebuild()
         self._full_sync()
+        self._converged("snapshot", received)
 
-    def _on_changes(self, payload: tuple[int, list]) -> None:
-        seq, changes = payload
+    def _on_changes(self, payload: tuple[int, list, float]) -> None:
+        seq, changes, received = payload
+        self._apply_changes(seq, changes)
+        self._converged("changes", received)
+
+    def _converged(self, kind: str, received: float) -> None:
+        """Observe arrival -> flows installed, only when a switch took the flows."""
+        if self.connection is not None and not self.resync_pending:
+            self.convergence.labels(kind, self.node_id).observe(time.perf_counter() - received)
+
+    def _apply_changes(self, seq: int, changes: list) -> None:
         old_view = self.view
         applied = self.store.apply(changes)
         self.stats.events_applied += 1
@@ -374,16 +397,8 @@ class Agent:
         if self.on_synced:
             self.on_synced()
 
-    def _report_connected(self, connected: bool) -> None:
-        datapath_uuid = self._datapath_uuid()
-        if self.rpc is None or datapath_uuid is None:
-            return
-        threading.Thread(target=self._send_connected, args=(datapath_uuid, connected),
-                         daemon=True).start()
-
-    def _send_connected(self, datapath_uuid: str, connected: bool) -> None:
-        try:
-            self.rpc.call("update", "datapaths", datapath_uuid,
-                          {"is_connected": "true" if connected else "false"}, timeout_ms=3000)
-        except ApiError as exc:
-            log.warning("could not report is_connected=%s: %s", connected, exc.message)
+    def _report_connected(self, _connected: bool) -> None:
+        """The switch came or went: vnmgr hears it in a status report sent now (it alone
+        writes the datapath's is_connected, from these reports and their absence)."""
+        if self.on_status_change is not None:
+            self.on_status_change()

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 
+from vnet.keys import AGENT, KeysError, client_keys
 from vnet.messaging import RpcClient
 from vnet.metrics import serve as serve_metrics
 from vnet.runtime import on_sigterm, service_config
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from vna.agent import Agent
     from vna.meters import DEFAULT_BURST_PACKETS, DEFAULT_RATE_PPS, MeterConfig
-    from vna.metrics import collect
+    from vna.metrics import registry
     from vna.ovsdb import BridgeSettings, OvsdbWatcher
     from vna.switch import VnaOpenFlowApp
     from vna.vnmgr_link import VnmgrLink
@@ -34,8 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     node_id = config.get("vna", "node_id")
     of_host, of_port = config.get("vna", "of_host", "127.0.0.1"), config.get_int("vna", "of_port")
     tunnel_port = config.get("vna", "tunnel_port", "vnet-vxlan") if transport == "tunnel" else None
+    try:
+        keys = client_keys(config, AGENT)  # a vna holds the agent key unless told otherwise
+    except KeysError as exc:
+        raise SystemExit(f"vna: {exc}") from None
     rpc = RpcClient(config.get("messaging", "rpc_endpoint"),
-                    config.get_int("messaging", "rpc_timeout_ms", 5000))
+                    config.get_int("messaging", "rpc_timeout_ms", 5000), keys=keys)
 
     meters = MeterConfig(rate=config.get_int("vna", "punt_meter_rate", DEFAULT_RATE_PPS),
                          burst=config.get_int("vna", "punt_meter_burst", DEFAULT_BURST_PACKETS))
@@ -47,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     link = VnmgrLink(rpc, config.get("messaging", "pub_endpoint"), agent.deliver, agent.status,
                      node_id=node_id)
     agent.on_watch = link.set_watch
+    agent.on_status_change = link.report_now
     settings = BridgeSettings(bridge=config.get("vna", "bridge", "br-int"),
                               controller=f"tcp:{of_host}:{of_port}",
                               datapath_type=config.get("vna", "datapath_type", ""),
@@ -56,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     metrics = serve_metrics(config.get("vna", "metrics_host", "127.0.0.1"),
                             config.get("vna", "metrics_port", ""),
-                            lambda: collect(agent, link, VnaOpenFlowApp.packet_ins))
+                            registry(agent, link, VnaOpenFlowApp.packet_ins))
 
     def stop() -> None:
         # Flows stay installed (fail_mode=secure): traffic keeps flowing while we are away.

@@ -83,6 +83,11 @@ class DesiredState:
     def flows(self) -> dict[int, Flow]:
         return dict(self._flows)
 
+    def owner_of(self, cookie: int) -> OwnerKey | None:
+        """The owner whose flow has this cookie (DATAPATH for merged conjunction clauses);
+        None for a cookie not desired here.  vnctl trace names model objects by it."""
+        return self._owner_of.get(cookie)
+
     def owner_flows(self, key: OwnerKey) -> list[Flow]:
         """The owner's own flows (not the merged clause flows it contributes to)."""
         return list(self._by_owner.get(key, {}).values())

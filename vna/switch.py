@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple, Protocol
 
 from os_ken.base import app_manager
+from os_ken.controller import controller as os_ken_controller
 from os_ken.controller import ofp_event
 from os_ken.controller.handler import (
     CONFIG_DISPATCHER,
@@ -282,6 +283,31 @@ def async_config(datapath: Any) -> Any:
     flow_removed = (1 << o.OFPRR_IDLE_TIMEOUT | 1 << o.OFPRR_HARD_TIMEOUT
                     | 1 << o.OFPRR_DELETE | 1 << o.OFPRR_GROUP_DELETE)
     return p.OFPSetAsync(datapath, [packet_in, 0], [port_status, 0], [flow_removed, 0])
+
+
+def _report_lost_connections(datapath_class: Any) -> None:
+    """Make os-ken report a switch whose connection ended (EventOFPStateChange DEAD).
+
+    With os-ken's default native-thread hub, `Datapath.serve` ends a connection by
+    killing its send and echo threads, which that hub cannot do (its kill is a no-op),
+    then joining them: the send thread waits on its queue forever, so `close()` - which
+    emits the DEAD state change - is never reached, and a killed ovs-vswitchd went
+    unnoticed (the datapath stayed is_connected).  Here the receive loop's end marks the
+    datapath dead at once and wakes the send thread with a closing no-op write (it fails
+    on the closed socket and ends); the echo thread ends at its next tick."""
+    receive = datapath_class._recv_loop
+
+    def recv_loop(self: Any) -> None:
+        try:
+            receive(self)
+        finally:
+            self.set_state(DEAD_DISPATCHER)  # idempotent: close() later sees no change
+            self.send(b"", close_socket=True)
+
+    datapath_class._recv_loop = recv_loop
+
+
+_report_lost_connections(os_ken_controller.Datapath)
 
 
 class VnaOpenFlowApp(app_manager.OSKenApp):

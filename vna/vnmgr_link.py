@@ -69,6 +69,7 @@ class VnmgrLink:
         self._watch_lock = threading.Lock()
         self._wake_endpoint = f"inproc://vnmgr-link-wake-{id(self):x}"
         self._stop = threading.Event()
+        self._report_due = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vnmgr-link", daemon=True)
 
     def start(self) -> None:
@@ -80,6 +81,12 @@ class VnmgrLink:
 
     def request_resync(self) -> None:
         self.seq = None
+
+    def report_now(self) -> None:
+        """Send a status report at once (any thread), not at the next interval: vnmgr
+        learns of a switch that came or went within a moment (docs/messaging.md)."""
+        self._report_due.set()
+        self._wake()
 
     def set_watch(self, watch: Watch) -> None:
         """What the bridge shows now (any thread); sent to vnmgr by the link thread, which
@@ -107,8 +114,7 @@ class VnmgrLink:
             push.close()
 
     def _run(self) -> None:
-        sub = self.rpc.context.socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
+        sub = self.rpc.socket(zmq.SUB)  # with the rpc's CURVE keys, if any
         sub.setsockopt(zmq.RCVHWM, 100000)
         sub.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_TOPIC)
         sub.setsockopt(zmq.SUBSCRIBE, node_topic(self.node_id))
@@ -134,7 +140,8 @@ class VnmgrLink:
                     frames = sub.recv_multipart()
                     if not self.paused.is_set():
                         self._on_frames(frames)
-                if time.monotonic() >= next_status:
+                if self._report_due.is_set() or time.monotonic() >= next_status:
+                    self._report_due.clear()
                     next_status = time.monotonic() + self.status_interval
                     self._report_status()
         finally:

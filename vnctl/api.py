@@ -22,9 +22,13 @@ class HttpError(Exception):
 
 
 class Api:
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    """`token`, when given, goes in every request as `Authorization: Bearer <token>`; the
+    curl log names it `$VNCTL_TOKEN` instead, so a printed log leaks no secret."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.token = token
         self.curl_log: list[str] = []
 
     def request(self, method: str, path: str, **fields: Any) -> Any:
@@ -33,8 +37,10 @@ class Api:
         data = urllib.parse.urlencode(form).encode() if form and method != "GET" else None
         if form and method == "GET":
             url += "?" + urllib.parse.urlencode(form)
-        self.curl_log.append(_curl(method, url, form if method != "GET" else {}))
-        request = urllib.request.Request(url, data=data, method=method)
+        self.curl_log.append(_curl(method, url, form if method != "GET" else {},
+                                   self.token is not None))
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token is not None else {}
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"null")
@@ -65,8 +71,11 @@ def _form_value(value: Any) -> str:
     return str(value)
 
 
-def _curl(method: str, url: str, form: dict[str, str]) -> str:
+def _curl(method: str, url: str, form: dict[str, str], token: bool) -> str:
     parts = ["curl", "-s"] + (["-X", method] if method != "GET" else []) + [shlex.quote(url)]
+    if token:
+        # Double quotes: the shell expands the variable when the line is replayed.
+        parts += ["-H", '"Authorization: Bearer $VNCTL_TOKEN"']
     for key, value in form.items():
         parts += ["-d", shlex.quote(f"{key}={value}")]
     return " ".join(parts)

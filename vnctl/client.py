@@ -28,7 +28,9 @@ class ApiFailure(VnctlError):
         self.field = self.body.get("field")
         message = self.body.get("message") or f"HTTP {status}"
         kind = f"{self.error}: " if self.error else f"HTTP {status}: "
-        super().__init__(kind + message + (f" (field: {self.field})" if self.field else ""))
+        hint = "; give vnctl a token with --token or VNCTL_TOKEN" if status == 401 else ""
+        super().__init__(kind + message + (f" (field: {self.field})" if self.field else "")
+                         + hint)
 
 
 class Unreachable(VnctlError):
@@ -39,10 +41,12 @@ class Unreachable(VnctlError):
 
 
 class Client:
-    def __init__(self, uri: str = DEFAULT_URI, timeout: float = 30.0) -> None:
+    def __init__(self, uri: str = DEFAULT_URI, timeout: float = 30.0,
+                 token: str | None = None) -> None:
+        """`token`: the webapi's bearer token (`[webapi] auth = token`), None for none."""
         # Accept the API root as well, since that is what curl examples show.
         self.uri = uri.rstrip("/").removesuffix(API_PREFIX)
-        self.api = Api(self.uri, timeout)
+        self.api = Api(self.uri, timeout, token)
 
     @property
     def curl_log(self) -> list[str]:

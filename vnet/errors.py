@@ -6,6 +6,7 @@ from typing import Any
 
 REASONS = {
     400: "bad_request",
+    403: "forbidden",
     404: "not_found",
     409: "conflict",
     422: "invalid_value",

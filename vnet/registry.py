@@ -216,7 +216,9 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
               description="OpenFlow datapath id, e.g. 0x0000aaaaaaaaaaaa"),
         Field("node_id", create=True, update=True, required=True,
               description="node_id of the vna that runs this datapath"),
-        Field("is_connected", "boolean", create=True, update=True),
+        # Written by vnmgr alone, from its vna's status reports (vnmgr.liveness).
+        Field("is_connected", "boolean",
+              description="the datapath's vna reports its switch connected (read-only)"),
     ), description="Open vSwitch bridges run by a vna",
         unsupported=("enable_ovs_learn_action",)),
     Resource("networks", "Network", "nw", "Network", (

@@ -8,28 +8,36 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from vnet.config import Config
-from vnet.metrics import render
+from vnet.metrics import CONTENT_TYPE_LATEST, exposition
+from webapi import auth as webapi_auth
 from webapi import errors
+from webapi.auth import Auth
 from webapi.backend import Backend, backend
 from webapi.openapi import document
 from webapi.routes import PREFIX, Route, api_routes
+from webapi.ui import ui_routes
 
 
-def create_app(config: Config, state: Backend | None = None) -> Flask:
-    """`state` replaces the database/vnmgr connections built from `config` (tests)."""
+def create_app(config: Config, state: Backend | None = None, auth: Auth | None = None) -> Flask:
+    """`state` replaces the database/vnmgr connections built from `config` (tests);
+    `auth` the token settings read from `config` (webapi.auth.load_auth, which raises
+    AuthConfigError for bad settings or a bad tokens file)."""
     app = Flask("webapi", static_folder=None)
     app.json.sort_keys = False  # rows keep the column order of docs/model-slice.md
-    app.extensions["vnet"] = state or Backend.from_config(config)
+    app.extensions["vnet"] = state = state or Backend.from_config(config)
 
+    auth = auth or webapi_auth.load_auth(config)
     routes = all_routes()
-    openapi = document(routes)
+    state.metrics.declare((route.endpoint, route.method) for route in routes)
+    openapi = document(routes, auth.enabled)
     views = {"openapi": lambda: openapi}
     for route in routes:
         app.add_url_rule(route.rule, route.endpoint, views.get(route.endpoint, route.view),
                          methods=[route.method])
 
     errors.register(app)
-    app.before_request(_start_timer)
+    app.before_request(_start_timer)  # first: refused requests are counted too
+    webapi_auth.install(app, auth)
     app.after_request(_count_request)
     return app
 
@@ -41,6 +49,7 @@ def all_routes() -> list[Route]:
               "service", "OpenApiDocument", errors=()),
         Route("/metrics", "GET", "metrics", _metrics, "Prometheus metrics", "service", None,
               errors=()),
+        *ui_routes(),
     ]
 
 
@@ -49,8 +58,8 @@ def _unused() -> Any:
 
 
 def _metrics() -> Response:
-    return Response(render(backend().metrics.samples()),
-                    mimetype="text/plain", headers={"Content-Type": "text/plain; version=0.0.4"})
+    return Response(exposition(backend().metrics.registry),
+                    headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def _start_timer() -> None:
@@ -60,6 +69,6 @@ def _start_timer() -> None:
 def _count_request(response: Response) -> Response:
     started = g.get("started")
     if started is not None:
-        backend().metrics.observe(request.method, response.status_code,
+        backend().metrics.observe(request.endpoint, request.method, response.status_code,
                                   time.perf_counter() - started)
     return response

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from vnet.config import Config
 from vnet.db import make_engine, make_sessionmaker
 from vnet.errors import ApiError
+from vnet.keys import WEBAPI, ClientKeys, client_keys
 from vnet.messaging import RpcClient
 from webapi.metrics import RequestMetrics
 
@@ -26,20 +27,25 @@ class Backend:
     rpc_timeout_ms: int
     health_timeout_ms: int
     metrics: RequestMetrics
+    # CURVE keys for vnmgr (`[messaging] keys_dir`; the webapi role unless `client_key`
+    # says otherwise); None when keys are off.
+    keys: ClientKeys | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> Backend:
+        """Raises vnet.keys.KeysError when keys_dir is set but its keys are unusable."""
+        keys = client_keys(config, WEBAPI)
         engine = make_engine(config.database_url())
         timeout = config.get_int("messaging", "rpc_timeout_ms", 5000)
         return cls(engine, make_sessionmaker(engine), config.get("messaging", "rpc_endpoint"),
                    timeout, config.get_int("webapi", "health_timeout_ms", min(timeout, 1000)),
-                   RequestMetrics())
+                   RequestMetrics(), keys)
 
     def call(self, op: str, resource: str | None = None, uuid: str | None = None,
              params: dict[str, Any] | None = None, timeout_ms: int | None = None) -> Any:
         """One vnmgr request; a fresh client each time keeps threads from sharing sockets."""
         try:
-            return RpcClient(self.rpc_endpoint, self.rpc_timeout_ms).call(
+            return RpcClient(self.rpc_endpoint, self.rpc_timeout_ms, keys=self.keys).call(
                 op, resource, uuid, params, timeout_ms=timeout_ms)
         except ApiError as exc:
             if exc.status >= 500:

@@ -72,6 +72,8 @@ def _json_object(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw, parse_constant=_not_json, object_pairs_hook=_unique_keys)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"malformed JSON body: {exc}") from None
+    except RecursionError:  # json's C decoder recurses per nesting level
+        raise ApiError(400, "malformed JSON body: nested too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the JSON body must be an object")
     return body

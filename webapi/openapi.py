@@ -9,6 +9,7 @@ from vnet import ids
 from vnet.errors import REASONS
 from vnet.parse import DPID_MAX
 from vnet.registry import NESTED, PAGE_DEFAULT, PAGE_MAX, RESOURCES, Field, Resource, accepted
+from webapi.auth import OPEN_PATHS, READ_METHODS
 from webapi.routes import Route
 
 Schema = dict[str, Any]
@@ -115,11 +116,21 @@ def _service_schemas() -> dict[str, Schema]:
             "error": {"type": "string", "examples": sorted(set(REASONS.values()))},
             "message": {"type": "string"},
             "field": {"type": ["string", "null"], "description": "the parameter to fix"}}},
-        "Health": {"type": "object", "required": ["webapi", "vnmgr", "database", "seq"],
-                   "properties": {"webapi": {"const": "ok"}, "vnmgr": status,
-                                  "database": status,
-                                  "seq": {"type": ["integer", "null"],
-                                          "description": "vnmgr's last event sequence"}}},
+        "Health": {"type": "object",
+                   "required": ["status", "webapi", "vnmgr", "database", "seq",
+                                "disconnected_datapaths"],
+                   "properties": {
+                       "status": {"type": "string", "enum": ["ok", "degraded", "unavailable"],
+                                  "description": "degraded (200): some datapath is not "
+                                                 "connected; unavailable (503): vnmgr or the "
+                                                 "database is down"},
+                       "webapi": {"const": "ok"}, "vnmgr": status, "database": status,
+                       "seq": {"type": ["integer", "null"],
+                               "description": "vnmgr's last event sequence"},
+                       "disconnected_datapaths": {
+                           "type": ["array", "null"], "items": {"type": "string"},
+                           "description": "uuids of the datapaths whose is_connected is "
+                                          "false (null when the database is down)"}}},
         "DatapathStatus": {
             "type": "object", "required": ["datapath_uuid", "node_id", "is_connected", "seq",
                                            "agent"],
@@ -170,9 +181,9 @@ def _parameters(route: Route) -> list[Schema]:
     return params
 
 
-def _operation(route: Route) -> Schema:
+def _operation(route: Route, bearer: bool) -> Schema:
     if route.response is None:
-        content = {"text/plain": {"schema": {"type": "string"}}}
+        content = {route.media_type: {"schema": {"type": "string"}}}
     else:
         content = {"application/json": {"schema": _ref(route.response)}}
     responses: Schema = {str(route.status): {"description": route.summary, "content": content}}
@@ -183,6 +194,12 @@ def _operation(route: Route) -> Schema:
                             "content": {"application/json": {"schema": _ref("Health")}}}
     operation: Schema = {"operationId": route.endpoint, "summary": route.summary,
                          "tags": [route.tag], "responses": responses}
+    if bearer and route.rule in OPEN_PATHS:
+        operation["security"] = []  # answered without a token (probes)
+    elif bearer:
+        responses["401"] = {"$ref": "#/components/responses/E401"}
+        if route.method not in READ_METHODS:
+            responses["403"] = {"$ref": "#/components/responses/E403"}
     parameters = _parameters(route)
     if parameters:
         operation["parameters"] = parameters
@@ -197,21 +214,34 @@ def _operation(route: Route) -> Schema:
 
 
 def _error_responses() -> dict[str, Schema]:
-    descriptions = {400: "malformed request", 404: "not found", 409: "conflict",
+    descriptions = {400: "malformed request", 401: "no, a malformed or an unknown bearer token",
+                    403: "the token's role may only read", 404: "not found", 409: "conflict",
                     422: "invalid value", 503: "vnmgr or the database unavailable"}
     return {f"E{status}": {"description": text, "content": {
         "application/json": {"schema": _ref("Error")}}} for status, text in descriptions.items()}
 
 
-def document(routes: list[Route]) -> Schema:
+def document(routes: list[Route], bearer: bool = False) -> Schema:
+    """The OpenAPI 3.1 document of `routes`; `bearer` (webapi.auth enabled) adds the
+    bearer security scheme, required by every operation but the open ones, with their
+    401 and (writes) 403 answers."""
     paths: dict[str, Schema] = {}
     for route in routes:
-        paths.setdefault(openapi_path(route.rule), {})[route.method.lower()] = _operation(route)
+        paths.setdefault(openapi_path(route.rule), {})[route.method.lower()] = \
+            _operation(route, bearer)
+    components: Schema = {"schemas": schemas(), "responses": _error_responses()}
+    security: Schema = {}
+    if bearer:
+        components["securitySchemes"] = {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "a token of [webapi] tokens_file: role admin or reader (GET only)"}}
+        security["security"] = [{"bearer": []}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "wakame-vnet API", "version": "1.0",
                  "description": "Virtual networks on Open vSwitch. Writes go through vnmgr; "
                                 "errors are JSON {error, message, field}."},
         "paths": paths,
-        "components": {"schemas": schemas(), "responses": _error_responses()},
+        "components": components,
+        **security,
     }

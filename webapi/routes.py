@@ -32,6 +32,7 @@ class Route:
     page_of: Resource | None = None  # list routes: paging and filter query parameters
     errors: tuple[int, ...] = READ_ERRORS
     resource: str | None = None  # writes: the resource whose vnmgr handler answers
+    media_type: str = "text/plain"  # of a success body that is not JSON (response None)
 
 
 def _write(rule: str, method: str, endpoint: str, view: View, summary: str, tag: str,
@@ -150,7 +151,8 @@ def _nested_segment_routes(nested: Nested, segment: str) -> list[Route]:
 def api_routes() -> list[Route]:
     """All JSON routes except the OpenAPI document itself (added by webapi.app)."""
     routes = [Route(f"{PREFIX}/health", "GET", "health", views.health_view,
-                    "Health of webapi, vnmgr and the database (503 if any is down)",
+                    "Health of webapi, vnmgr, the database (503 if one is down) "
+                    "and the datapaths (degraded if one is disconnected)",
                     "service", "Health", errors=())]
     for name in TOP_LEVEL:
         routes += _resource_routes(RESOURCES[name])

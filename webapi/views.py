@@ -7,9 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import request
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from vnet import models as m
 from vnet.errors import ApiError, invalid
 from vnet.registry import RESOURCES, Join, Listing, Nested, Resource
 from webapi import reads
@@ -28,8 +29,17 @@ def list_view(resource: Resource) -> View:
     return view
 
 
+def _no_query() -> None:
+    """A GET of one row takes no query parameter: one given is an error, not ignored
+    (a filter meant for the list, or a typo, must not pass for an answer)."""
+    for name in request.args:
+        raise ApiError(400, f"{name} is not a parameter of a GET of one row; filters "
+                       "apply to lists", name)
+
+
 def show_view(resource: Resource) -> View:
     def view(uuid: str) -> Any:
+        _no_query()
         with backend().read() as session:
             return reads.show(session, resource, reads.find(session, resource.name, uuid))
     return view
@@ -57,6 +67,7 @@ def join_list_view(join: Join) -> View:
 
 def join_show_view(join: Join) -> View:
     def view(**path: str) -> Any:
+        _no_query()
         parent, child = path[join.parent_field], path[join.child_field]
         with backend().read() as session:
             owner = reads.find(session, join.parent, parent, join.parent_field)
@@ -115,6 +126,7 @@ def _nested_row(session: Any, nested: Nested, parent: str, uuid: str) -> Any:
 
 def nested_show_view(nested: Nested) -> View:
     def view(uuid: str, **path: str) -> Any:
+        _no_query()
         with backend().read() as session:
             obj = _nested_row(session, nested, path[nested.parent_field], uuid)
             return reads.show(session, RESOURCES[nested.resource], obj)
@@ -159,20 +171,32 @@ def listing_view(listing: Listing) -> View:
 # ---------------------------------------------------------------- service
 
 def health_view() -> Any:
-    """200 when webapi, vnmgr and the database all answer; 503 with the same shape if not."""
+    """{"status", "webapi", "vnmgr", "database", "seq", "disconnected_datapaths"}.
+
+    status: "ok"; "degraded" when some datapath's is_connected is false (its vna stopped
+    reporting or lost its switch; listed by uuid in disconnected_datapaths), still 200;
+    "unavailable" with 503 when vnmgr or the database does not answer (then
+    disconnected_datapaths is null if the database is the one down)."""
     state = backend()
-    body: dict[str, Any] = {"webapi": "ok", "vnmgr": "ok", "database": "ok", "seq": None}
+    body: dict[str, Any] = {"status": "ok", "webapi": "ok", "vnmgr": "ok", "database": "ok",
+                            "seq": None, "disconnected_datapaths": None}
     try:
         with state.read() as session:
-            session.execute(text("SELECT 1"))
+            body["disconnected_datapaths"] = list(session.scalars(
+                select(m.Datapath.uuid).where(m.Datapath.is_connected.is_(False))
+                .order_by(m.Datapath.uuid)))
     except SQLAlchemyError:
         body["database"] = "unavailable"
     try:
         body["seq"] = state.call("health", timeout_ms=state.health_timeout_ms)["seq"]
     except ApiError:
         body["vnmgr"] = "unavailable"
-    healthy = body["vnmgr"] == "ok" and body["database"] == "ok"
-    return body, 200 if healthy else 503
+    if body["vnmgr"] != "ok" or body["database"] != "ok":
+        body["status"] = "unavailable"
+        return body, 503
+    if body["disconnected_datapaths"]:
+        body["status"] = "degraded"
+    return body, 200
 
 
 def datapath_status_view(uuid: str) -> Any:

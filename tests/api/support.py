@@ -9,7 +9,6 @@ from typing import Any
 import requests
 
 from lab.services import ServiceHandle, Services
-from vnet.messaging import RpcClient
 from vnet.registry import NESTED
 
 # URL segments naming nested rows other than by their resource name (/filters/<f>/static).
@@ -56,7 +55,7 @@ class Api:
 
     def snapshot(self) -> dict[str, Any]:
         """vnmgr's whole model and sequence number: equal snapshots mean nothing changed."""
-        return RpcClient(self.services.rpc_endpoint, 5000).call("snapshot")
+        return self.services.rpc(5000).call("snapshot")
 
     def restart_vnmgr(self) -> None:
         self.vnmgr = self.services.start_vnmgr()

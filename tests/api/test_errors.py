@@ -128,6 +128,13 @@ CASES: dict[str, tuple[Case, int, str | None]] = {
         r, owner_datapath_uuid=r.datapath["uuid"], port_name="tap-errors"), 409, "port_name"),
     "malformed JSON": (lambda r: ("POST", "/networks", '{"uuid": "nw-x",'), 400, None),
     "JSON not an object": (lambda r: ("POST", "/networks", "[1, 2]"), 400, None),
+    "JSON nested too deeply": (lambda r: ("POST", "/networks", "[" * 100000 + "]" * 100000),
+                               400, None),
+    # [webapi] max_body_bytes (1 MiB): answered 413 without being read
+    "body too large": (lambda r: ("POST", "/networks", {
+        "ipv4_network": "10.1.0.0", "display_name": "x" * (2 << 20)}), 413, None),
+    "query parameter on a GET of one row": (lambda r: (
+        "GET", f"/datapaths/{r.datapath['uuid']}?bogus=1", None), 400, "bogus"),
     "bad limit": (lambda r: ("GET", "/networks?limit=1001", None), 422, "limit"),
     "non-numeric offset": (lambda r: ("GET", "/networks?offset=x", None), 422, "offset"),
     "unknown filter": (lambda r: ("GET", "/ip_leases?colour=red", None), 400, "colour"),

@@ -13,19 +13,22 @@ from typing import Any
 import pytest
 import zmq
 
+from lab.services import Services
 from vnet.errors import ApiError
+from vnet.keys import AGENT
 from vnet.messaging import HEARTBEAT_TOPIC, RpcClient, node_topic
 
 from .support import Api, random_mac, unique
 
 
 class Topic:
-    def __init__(self, endpoint: str, node_id: str) -> None:
-        self.socket = zmq.Context.instance().socket(zmq.SUB)
-        self.socket.setsockopt(zmq.LINGER, 0)
+    """A node's subscription, as its vna makes it: with the agent key."""
+
+    def __init__(self, services: Services, node_id: str) -> None:
+        self.socket = services.rpc(role=AGENT).socket(zmq.SUB)
         self.socket.setsockopt(zmq.SUBSCRIBE, node_topic(node_id))
         self.socket.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_TOPIC)
-        self.socket.connect(endpoint)
+        self.socket.connect(services.pub_endpoint)
 
     def messages(self, quiet_s: float = 1.0) -> tuple[list[dict], list[str]]:
         """(node messages as {header, changes}, epochs seen) until `quiet_s` without a
@@ -51,7 +54,8 @@ class Topic:
 
 @pytest.fixture
 def rpc(api: Api) -> RpcClient:
-    return RpcClient(api.services.rpc_endpoint, 5000)
+    """vnmgr as an agent sees it: snapshot and watch are the agent key's to use."""
+    return api.services.rpc(5000, role=AGENT)
 
 
 @pytest.fixture
@@ -82,7 +86,7 @@ def test_a_nodes_snapshot_is_its_slice(rpc: RpcClient, world: dict[str, str]) ->
 
 def test_a_nodes_topic_carries_only_its_rows_in_order(api: Api, rpc: RpcClient,
                                                       world: dict[str, str]) -> None:
-    topic = Topic(api.services.pub_endpoint, world["node"])
+    topic = Topic(api.services, world["node"])
     try:
         time.sleep(0.3)
         snap = rpc.call("snapshot", params={"node_id": world["node"], "watch": {}})
@@ -105,7 +109,7 @@ def test_a_nodes_topic_carries_only_its_rows_in_order(api: Api, rpc: RpcClient,
 
 def test_watching_a_port_brings_its_interface(api: Api, rpc: RpcClient,
                                               world: dict[str, str]) -> None:
-    topic = Topic(api.services.pub_endpoint, world["node"])
+    topic = Topic(api.services, world["node"])
     try:
         time.sleep(0.3)
         rpc.call("snapshot", params={"node_id": world["node"], "watch": {}})

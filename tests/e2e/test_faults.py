@@ -22,7 +22,6 @@ from lab.cloud import Cloud
 from lab.mysql import SERVER, create_mysql_database
 from tests.tcp_proxy import TcpProxy
 from vnctl.api import HttpError
-from vnet.messaging import RpcClient
 
 
 @pytest.fixture
@@ -39,7 +38,7 @@ def cloud(e2e_environment: None) -> Iterator[Cloud]:
 
 
 def agents_caught_up(c: Cloud, timeout: float = 10.0) -> dict:
-    rpc = RpcClient(c.services.rpc_endpoint)
+    rpc = c.services.rpc()
     deadline = time.monotonic() + timeout
     while True:
         report = rpc.call("agents")

@@ -7,14 +7,18 @@ import re
 import time
 
 from lab.cloud import Cloud
-from vnet.messaging import RpcClient
+
+
+def vna_metrics_text(c: Cloud, host: str) -> str:
+    """The host's vna /metrics, as served (Prometheus text)."""
+    return c.hosts[host].hv.netns.run("python3", "-c", "import urllib.request as u;print("
+                                      "u.urlopen('http://127.0.0.1:9105/metrics').read()"
+                                      ".decode())").stdout
 
 
 def vna_metrics(c: Cloud, host: str) -> dict[str, float]:
     """The host's vna metrics, sample (name with labels) -> value."""
-    text = c.hosts[host].hv.netns.run("python3", "-c", "import urllib.request as u;print("
-                                      "u.urlopen('http://127.0.0.1:9105/metrics').read()"
-                                      ".decode())").stdout
+    text = vna_metrics_text(c, host)
     return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
             for line in text.splitlines() if line and not line.startswith("#")}
 
@@ -30,7 +34,7 @@ def meters(c: Cloud, host: str) -> dict[int, tuple[int, int]]:
 
 def agents_caught_up(c: Cloud, timeout: float = 15.0) -> None:
     """Wait until every host's vna reports the model sequence number vnmgr is at."""
-    rpc = RpcClient(c.services.rpc_endpoint)
+    rpc = c.services.rpc()
     deadline = time.monotonic() + timeout
     while True:
         report = rpc.call("agents")

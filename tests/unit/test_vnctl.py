@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from vnctl import client as vnctl_client
 from vnctl import datapaths
 from vnctl.cli import cli
 from vnctl.client import ApiFailure
-from vnet.messaging import RpcClient
+from vnet.keys import AGENT
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +180,7 @@ def test_datapaths_show_reports_vna_lag(stack: Services, vnctl: Vnctl) -> None:
     vnctl.run("datapaths", "add", "--uuid", "dp-quiet", "--dpid", "0x00000000000000bb",
               "--node-id", "vna-quiet")
     # Report as a vna would, three events behind vnmgr's current sequence number.
-    rpc = RpcClient(stack.rpc_endpoint, 5000)
+    rpc = stack.rpc(5000, role=AGENT)  # as a vna reports, with its key
     seq = rpc.call("health")["seq"]
     lost = {"interface_uuid": "if-far", "network_uuid": "nw-b", "datapath_uuid": "dp-quiet",
             "reason": "mac2mac: no datapath_network for nw-b on dp-lag"}
@@ -220,7 +221,11 @@ def test_console_script(stack: Services) -> None:
 
 
 @pytest.mark.parametrize("option", [["--timeout", "-1"], ["--timeout", "0"],
-                                    ["--timeout", "nan"], ["--webapi-uri", "127.0.0.1:9090"]])
+                                    ["--timeout", "nan"], ["--webapi-uri", "127.0.0.1:9090"],
+                                    # no hanging --timeout seconds on a scheme urllib
+                                    # speaks but the webapi does not
+                                    ["--webapi-uri", "ftp://127.0.0.1:9090"],
+                                    ["--webapi-uri", "file:///etc/passwd"]])
 def test_bad_global_options_are_usage_errors(option: list[str]) -> None:
     result = CliRunner().invoke(cli, [*option, "networks", "show"])
     assert result.exit_code == 2, result.output
@@ -334,3 +339,23 @@ def test_translations_static_addresses_gateways(vnctl: Vnctl) -> None:
     assert [r["uuid"] for r in deleted] == [static["uuid"]]
     vnctl.run("translations", "del", "tr-nat")
     assert vnctl.json("translations", "show") == []
+
+
+def test_health_names_disconnected_datapaths_and_exits_1(stack: Services, vnctl: Vnctl) -> None:
+    vnctl.run("datapaths", "add", "--uuid", "dp-health", "--dpid", "0x00000000000000cc",
+              "--node-id", "vna-health")
+    shown = vnctl.run("health", expect=1).stdout
+    assert "degraded" in shown and "dp-health" in shown
+    assert "dp-health" in json.loads(vnctl.run("health", "--json", expect=1).stdout)[
+        "disconnected_datapaths"]
+    # A vna reporting its switch connected as dp-health: vnmgr marks it connected.
+    rpc = stack.rpc(role="agent")
+    rpc.call("agent_status", params={"node_id": "vna-health", "connected": True,
+                                     "datapath_uuid": "dp-health", "seq": 0})
+    deadline = time.monotonic() + 3
+    while not vnctl.json("datapaths", "show", "dp-health")["is_connected"]:
+        assert time.monotonic() < deadline, "dp-health not marked connected"
+        time.sleep(0.1)
+    # Other tests' datapaths may still make it degraded (exit 1), never this one.
+    result = vnctl.runner.invoke(cli, ["--webapi-uri", vnctl.uri, "health", "--json"])
+    assert "dp-health" not in json.loads(result.stdout)["disconnected_datapaths"]

@@ -45,8 +45,7 @@ def _node_id(params: Params, required: bool) -> str | None:
 def create_datapath(tx: Tx, _uuid: str | None, params: Params) -> Row:
     dp = m.Datapath(uuid=tx.new_uuid("datapaths", params),
                     display_name=params.text("display_name"), dpid=_dpid(tx, params),
-                    node_id=_node_id(params, required=True),
-                    is_connected=params.boolean("is_connected", False))
+                    node_id=_node_id(params, required=True))
     return tx.row(tx.changes.add(dp))
 
 
@@ -58,8 +57,6 @@ def update_datapath(tx: Tx, uuid: str | None, params: Params) -> Row:
         dp.node_id = _node_id(params, required=True)
     if params.has("dpid"):
         dp.dpid = _dpid(tx, params, dp)
-    if params.has("is_connected"):
-        dp.is_connected = params.boolean("is_connected")
     return tx.row(tx.changes.touch(dp))
 
 
