@@ -31,6 +31,11 @@ class Backend:
     # says otherwise); None when keys are off.
     keys: ClientKeys | None = None
 
+    def __post_init__(self) -> None:
+        # One client for all request threads: it keeps a socket per thread (a CURVE
+        # handshake per request cost more than the request).
+        self.rpc = RpcClient(self.rpc_endpoint, self.rpc_timeout_ms, keys=self.keys)
+
     @classmethod
     def from_config(cls, config: Config) -> Backend:
         """Raises vnet.keys.KeysError when keys_dir is set but its keys are unusable."""
@@ -43,10 +48,9 @@ class Backend:
 
     def call(self, op: str, resource: str | None = None, uuid: str | None = None,
              params: dict[str, Any] | None = None, timeout_ms: int | None = None) -> Any:
-        """One vnmgr request; a fresh client each time keeps threads from sharing sockets."""
+        """One vnmgr request on this thread's socket; raises ApiError (503: no answer)."""
         try:
-            return RpcClient(self.rpc_endpoint, self.rpc_timeout_ms, keys=self.keys).call(
-                op, resource, uuid, params, timeout_ms=timeout_ms)
+            return self.rpc.call(op, resource, uuid, params, timeout_ms=timeout_ms)
         except ApiError as exc:
             if exc.status >= 500:
                 self.metrics.vnmgr_failed()

@@ -37,7 +37,8 @@ def show(session: Session, resource: Resource, obj: m.Resource) -> Row:
 
 
 def rows(session: Session, resource: Resource, objs: Sequence[m.Resource]) -> list[Row]:
-    _prefetch(session, objs)
+    # Held until the rows are built: the session's identity map keeps rows only weakly.
+    referenced = _prefetch(session, objs)  # noqa: F841
     result = [serialize(session, obj) for obj in objs]
     if resource.name == "interfaces":
         return with_leases(session, objs, result)
@@ -110,14 +111,20 @@ def _int_arg(args: Mapping[str, str], name: str, default: int, high: int) -> int
     return value
 
 
-def _prefetch(session: Session, objs: Sequence[m.Resource]) -> None:
+def _prefetch(session: Session, objs: Sequence[m.Resource]) -> list[m.Resource]:
     """Load every referenced row with one query per table, so serialize()'s uuid look-ups
-    hit the session's identity map instead of costing a query per row and reference."""
+    hit the session's identity map instead of costing a query per row and reference.
+
+    The caller keeps the returned rows while it serialises: SQLAlchemy's identity map
+    holds them weakly, so rows nobody refers to are gone again at once (a 1,000-row page
+    then cost 1,000 extra queries)."""
+    loaded: list[m.Resource] = []
     if not objs:
-        return
+        return loaded
     for column in objs[0].__table__.columns:
         for fk in column.foreign_keys:
             target = _TABLE_MODELS[fk.column.table.name]
             ids = {getattr(obj, column.key) for obj in objs} - {None}
             if ids:
-                session.scalars(select(target).where(target.id.in_(ids))).all()
+                loaded.extend(session.scalars(select(target).where(target.id.in_(ids))).all())
+    return loaded

@@ -1,0 +1,55 @@
+"""webapi.reads on the real database: a page costs a fixed number of queries, however
+many rows it holds (the references are loaded once per table, not once per row)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+
+from vnet import models as m
+from vnet.db import make_engine, make_sessionmaker
+from vnet.registry import RESOURCES
+from webapi.reads import rows
+
+from .support import Api, random_mac, unique
+
+
+@pytest.fixture
+def statements(api: Api) -> Iterator[tuple[Any, list[str]]]:
+    """A sessionmaker on the stack's database and the SQL statements it ran."""
+    engine = make_engine(api.database_url)
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _conn, _cursor, sql, *_rest: seen.append(sql))
+    yield make_sessionmaker(engine), seen
+    engine.dispose()
+
+
+def _count(sessions: Any, seen: list[str], uuids: list[str]) -> tuple[int, list[dict[str, Any]]]:
+    with sessions() as session:
+        objs = session.scalars(select(m.Interface).where(m.Interface.uuid.in_(uuids))
+                               .order_by(m.Interface.id)).all()
+        seen.clear()
+        shaped = rows(session, RESOURCES["interfaces"], objs)
+        return len(seen), shaped
+
+
+def test_a_page_costs_the_same_queries_for_2_or_12_rows(
+        api: Api, network: dict[str, Any], statements: tuple[Any, list[str]]) -> None:
+    datapath = api.create("datapaths", uuid=unique("dp"), dpid=f"0x{secrets.randbits(48):016x}",
+                          node_id=unique("node"))
+    uuids = [api.create("interfaces", uuid=unique("if"), network_uuid=network["uuid"],
+                        owner_datapath_uuid=datapath["uuid"], mac_address=random_mac(),
+                        ipv4_address=f"{network['ipv4_network'][:-1]}{10 + i}")["uuid"]
+             for i in range(12)]
+    sessions, seen = statements
+    few, _ = _count(sessions, seen, uuids[:2])
+    many, shaped = _count(sessions, seen, uuids)
+    assert many == few, f"{few} queries for 2 rows but {many} for 12"
+    # The references are still right: the rows name their datapath and network.
+    assert {row["owner_datapath_uuid"] for row in shaped} == {datapath["uuid"]}
+    assert {row["network_uuid"] for row in shaped} == {network["uuid"]}
