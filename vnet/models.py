@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -285,6 +286,26 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_now, nullable=False)
     payload: Mapped[str] = mapped_column(Text, nullable=False)
 
+
+def _index_references() -> list[Index]:
+    """An index `ix_<table>_<column>` on every reference column that leads no index or
+    unique constraint yet: a row's leases, claims and joins are found by the id of the
+    row they name, and SQLite (unlike InnoDB) indexes no foreign key by itself, so each
+    such look-up scanned its table (a 10,000-interface create: 14 ms instead of 7).
+    Migration 0006 builds the same indexes (tests/unit/test_model.py compares)."""
+    made = []
+    for table in Base.metadata.sorted_tables:
+        led = {next(iter(index.columns)).name for index in table.indexes}
+        led |= {next(iter(constraint.columns)).name for constraint in table.constraints
+                if isinstance(constraint, UniqueConstraint) and constraint.columns}
+        led |= {column.name for column in table.columns if column.unique or column.primary_key}
+        for column in table.columns:
+            if column.foreign_keys and column.name not in led:
+                made.append(Index(f"ix_{table.name}_{column.name}", column))
+    return made
+
+
+REFERENCE_INDEXES = _index_references()
 
 # Resource name -> class, for every resource of the registry (vnet.registry).
 MODELS: dict[str, type[Resource]] = {name: globals()[resource.model_name]
