@@ -7,7 +7,7 @@ snapshots keep the flat row (agents read leases as rows of their own).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +21,15 @@ from vnet.serialize import Row, serialize
 def interface_row(session: Session, interface: m.Interface) -> Row:
     """One interface as GET /interfaces/<uuid> shows it (see with_leases)."""
     return with_leases(session, [interface], [serialize(session, interface)])[0]
+
+
+def new_interface_row(session: Session, interface: m.Interface,
+                      macs: Sequence[m.MacLease], ips: Sequence[m.IpLease],
+                      networks: Mapping[int, str]) -> Row:
+    """A just-created interface's row (see with_leases) from the leases its handler made
+    (`networks`: id -> uuid of their networks), with no query for what a new interface
+    cannot have yet: other leases or claims."""
+    return _shaped([interface], [serialize(session, interface)], macs, ips, networks, {})[0]
 
 
 def with_leases(session: Session, interfaces: Sequence[m.Resource],
@@ -37,6 +46,13 @@ def with_leases(session: Session, interfaces: Sequence[m.Resource],
                           .order_by(m.IpLease.id)).all()
     networks = {n.id: n.uuid for n in session.scalars(
         select(m.Network).where(m.Network.id.in_({ip.network_id for ip in ips})))}
+    return _shaped(interfaces, rows, macs, ips, networks, _bindings(session, ids))
+
+
+def _shaped(interfaces: Sequence[m.Resource], rows: Sequence[Row],
+            macs: Sequence[m.MacLease], ips: Sequence[m.IpLease], networks: Mapping[int, str],
+            bindings: Mapping[int, list[dict[str, Any]]]) -> list[Row]:
+    """with_leases's rows from the leases (in id order), their networks and claims."""
     ips_by_mac: dict[int | None, list[dict[str, Any]]] = {}
     first_ip: dict[int, dict[str, Any]] = {}
     for ip in ips:
@@ -49,7 +65,6 @@ def with_leases(session: Session, interfaces: Sequence[m.Resource],
         macs_by_interface.setdefault(mac.interface_id, []).append(
             {"uuid": mac.uuid, "mac_address": format_mac(mac.mac_address),
              "ip_leases": ips_by_mac.get(mac.id, [])})
-    bindings = _bindings(session, ids)
     shaped = []
     for obj, row in zip(interfaces, rows, strict=True):
         leases = macs_by_interface.get(obj.id, [])

@@ -53,3 +53,17 @@ def test_a_page_costs_the_same_queries_for_2_or_12_rows(
     # The references are still right: the rows name their datapath and network.
     assert {row["owner_datapath_uuid"] for row in shaped} == {datapath["uuid"]}
     assert {row["network_uuid"] for row in shaped} == {network["uuid"]}
+
+
+@pytest.mark.parametrize("with_network", [True, False])
+def test_a_create_answers_the_row_a_get_shows(api: Api, network: dict[str, Any],
+                                              with_network: bool) -> None:
+    """vnmgr shapes a new interface's row from the leases it just made; webapi's GET
+    reads it back from the database: the same row either way."""
+    fields: dict[str, Any] = {"uuid": unique("if"), "mac_address": random_mac()}
+    if with_network:
+        fields["network_uuid"] = network["uuid"]  # and an address allocated
+    created = api.create("interfaces", **fields)
+    assert created["mac_address"] == fields["mac_address"]
+    assert (created["network_uuid"] is not None) == with_network
+    assert api.get(f"/interfaces/{created['uuid']}").json() == created

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from vnet import models as m
 from vnet.errors import conflict, invalid
-from vnet.interface_rows import deleted_interface_row, interface_row
+from vnet.interface_rows import deleted_interface_row, interface_row, new_interface_row
 from vnet.registry import INTERFACE_MODES
 from vnet.serialize import Row
 from vnmgr.handlers.bindings import settle
@@ -58,9 +58,11 @@ def create_interface(tx: Tx, _uuid: str | None, params: Params) -> Row:
     check_route_translation(interface, params)
     tx.changes.add(interface)
     mac_lease = new_mac_lease(tx, interface, params)
-    if network is not None:
-        new_ip_lease(tx, interface, network, params, mac_lease)
-    return interface_row(tx.session, interface)
+    if network is None:
+        return new_interface_row(tx.session, interface, [mac_lease], [], {})
+    ip_lease = new_ip_lease(tx, interface, network, params, mac_lease)
+    return new_interface_row(tx.session, interface, [mac_lease], [ip_lease],
+                             {network.id: network.uuid})
 
 
 @handler("update", "interfaces")
