@@ -312,7 +312,7 @@ def _closure(index: ModelIndex, it: Interest, base: set[Key], roots_everywhere: 
 
 
 # Children whose presence makes their interface part of the slice (slice_keys).
-_NAMING_CHILDREN = (("ip_leases", "network_uuid", "networks"),
+NAMING_CHILDREN = (("ip_leases", "network_uuid", "networks"),
                     ("datapath_networks", "network_uuid", "networks"),
                     ("routes", "route_link_uuid", "route_links"),
                     ("datapath_route_links", "route_link_uuid", "route_links"))
@@ -336,7 +336,7 @@ def in_slice(index: ModelIndex, it: Interest, resource: str, uuid: str,
             return True
         wanted = {"networks": it.networks, "route_links": it.route_links}
         return any(model[child][c][key] in wanted[kind]
-                   for child, key, kind in _NAMING_CHILDREN
+                   for child, key, kind in NAMING_CHILDREN
                    for c in index.kids("interfaces", uuid, child))
     row = model[resource][uuid]
     return all(row.get(k) is None or member((p, row[k])) for k, p in REFS[resource])

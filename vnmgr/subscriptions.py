@@ -20,6 +20,7 @@ from typing import Any
 
 from vnet.slice import (
     GLOBAL_RESOURCES,
+    NAMING_CHILDREN,
     REFS,
     RESOURCES,
     Interest,
@@ -100,9 +101,7 @@ class Subscriptions:
         if node is None or node.watch == watch:
             return []
         node.watch = watch
-        old = node.keys
-        self._recompute(node)
-        changes = self._diff(old, node.keys, {})
+        changes = self._reinterest(node, [], {}, {})
         return [(node, changes)] if changes else []
 
     # ------------------------------------------------------------ events
@@ -131,9 +130,7 @@ class Subscriptions:
         shared_part = [c for k, c in by_key.items() if k in self.shared]
         for node in self.nodes.values():
             if node.node_id in moved or self._moves_interest(node, changes, olds):
-                old = node.keys
-                self._recompute(node)
-                part = self._diff(old, node.keys, by_key) + shared_part
+                part = self._reinterest(node, changes, olds, by_key) + shared_part
             elif not node.keys.isdisjoint(touched):
                 part = self._incremental(node, changes, olds, by_key) + shared_part
             else:
@@ -201,10 +198,40 @@ class Subscriptions:
                     return True  # its mode or subnet decides whether routing crosses it
         return False
 
+    def _reinterest(self, node: Node, changes: list[Change], olds: Mapping[Key, Row | None],
+                    event: Mapping[Key, Change]) -> list[Change]:
+        """The node's part of an event (or watch) that may move its interest: the interest
+        computed again (O(its local interfaces and their routing domain), vnet.slice
+        .interest), then, row by row (_incremental), the rows the event changed plus the
+        roots that entered or left the interest with the interfaces they name.  A full
+        recompute (own_keys) was O(slice): 38 ms per VM arrival at 2,000 interfaces."""
+        old = node.interest
+        node.datapaths = self.index.datapaths_of(node.node_id, node.watch)
+        node.interest = interest(self.index, node.datapaths, node.watch)
+        return self._incremental(node, changes, olds, event,
+                                 self._interest_seeds(old, node.interest))
+
+    def _interest_seeds(self, old: Interest, new: Interest) -> list[Key]:
+        """The roots whose membership the change from `old` to `new` can flip: networks,
+        route links and local interfaces that entered or left, and the interfaces the
+        moved networks and route links name (their leases, joins and routes); what hangs
+        below them follows in _incremental."""
+        index, model = self.index, self.index.model
+        moved = {"networks": old.networks ^ new.networks,
+                 "route_links": old.route_links ^ new.route_links}
+        seeds: list[Key] = [("interfaces", i) for i in old.local ^ new.local]
+        seeds += [(kind, uuid) for kind, uuids in moved.items() for uuid in uuids]
+        for child, _key, kind in NAMING_CHILDREN:  # in_slice's rule for interfaces
+            rows = model[child]
+            seeds += [("interfaces", rows[c]["interface_uuid"])
+                      for root in moved[kind] for c in index.kids(kind, root, child)
+                      if rows[c].get("interface_uuid")]
+        return seeds
+
     def _incremental(self, node: Node, changes: list[Change], olds: Mapping[Key, Row | None],
-                     event: Mapping[Key, Change]) -> list[Change]:
-        """The node's part of an event that leaves its interest as it was: each changed
-        row, and the interface a changed lease/join/route names, is judged again
+                     event: Mapping[Key, Change], seeds: Iterable[Key] = ()) -> list[Change]:
+        """The node's part of an event under its current interest: each changed row, the
+        interface a changed lease/join/route names, and each of `seeds` is judged again
         (vnet.slice.in_slice), then the children of any row that entered or left."""
         index, it, keys, shared = self.index, node.interest, node.keys, self.shared
         entering: set[Key] = set()
@@ -222,6 +249,8 @@ class Subscriptions:
                 if row and resource in _NAMES_ITS_INTERFACE and row.get("interface_uuid"):
                     heapq.heappush(queue, (order["interfaces"], "interfaces",
                                            row["interface_uuid"]))
+        for resource, uuid in seeds:
+            heapq.heappush(queue, (order[resource], resource, uuid))
         seen: set[Key] = set()
         while queue:
             _, resource, uuid = heapq.heappop(queue)
