@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 
+from vna import malloc
 from vnet.keys import AGENT, KeysError, client_keys
 from vnet.messaging import RpcClient
 from vnet.metrics import serve as serve_metrics
@@ -27,6 +28,10 @@ def lean_imports() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     lean_imports()
+    # Before any thread starts. The snapshot is decoded on the link thread and the flows
+    # built on the agent's: with an arena per thread, what one frees the other cannot
+    # reuse (4.5 MiB more peak RSS at 10,000 interfaces, 11 without vna.agent's trims).
+    malloc.limit_arenas(1)
     config = service_config("vna", "vna", "wakame-vnet edge agent", argv)
 
     # os-ken reads its own options at import time; import it only once logging is set.
