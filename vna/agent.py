@@ -23,6 +23,7 @@ from typing import Any
 
 from prometheus_client import Histogram
 
+from vna import malloc
 from vna.actions import IN_PORT
 from vna.announce import announcements
 from vna.claim_reporter import ClaimReporter
@@ -179,6 +180,9 @@ class Agent:
     def _on_snapshot(self, payload: tuple[int, dict, float]) -> None:
         seq, model, received = payload
         self.store.load(model)
+        # The snapshot's text is gone: hand its pages back before the flows are built
+        # (6.8 MiB less peak RSS at 10,000 interfaces).
+        malloc.trim()
         self.have_model = True
         self.reporter.resend()
         self.stats.snapshots_applied += 1
@@ -350,6 +354,11 @@ class Agent:
         # slow (a 150 ms tail on events at 10k interfaces, measured in bench/). They are
         # freed by reference counting anyway: keep the collector off them.
         gc.freeze()
+        # glibc keeps the heap pages freed by the previous View and flows and by the
+        # snapshot's decoding (its trim threshold rises with the largest block it freed,
+        # the 11 MiB snapshot reply): the full sync's wire bytes would come on top of
+        # them (6.7 MiB more peak RSS at 10,000 interfaces). Under 1 ms.
+        malloc.trim()
 
     def _apply(self, view: View, dirty: set) -> None:
         self.view = view

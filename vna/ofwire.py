@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import socket
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from vna.actions import (
@@ -97,6 +97,7 @@ ONF_ET_BUNDLE_CONTROL = 2300
 ONF_ET_BUNDLE_ADD_MESSAGE = 2301
 ONF_BCT_OPEN_REQUEST = 0
 ONF_BCT_COMMIT_REQUEST = 4
+ONF_BCT_DISCARD_REQUEST = 6
 ONF_BF_ATOMIC = 1 << 0
 ONF_BF_ORDERED = 1 << 1
 
@@ -557,27 +558,41 @@ def bundle_ctrl(bundle_id: int, ctrl_type: int, xid: int, flags: int = BUNDLE_FL
                              ONF_ET_BUNDLE_CONTROL, bundle_id, ctrl_type, flags)
 
 
-def bundle_buffer(bundle_id: int, messages: Iterable[bytes], first_xid: int,
-                  flags: int = BUNDLE_FLAGS, max_xid: int = 0xFFFF_FFFF) -> tuple[bytearray, int]:
-    """One buffer holding bundle open, an ONF_ET_BUNDLE_ADD_MESSAGE per message and the
-    commit.  Xids run from `first_xid` (open) upwards, one per message (masked by
-    max_xid); each inner message gets its wrapper's xid, as the extension requires.
-    `messages` is consumed once, lazily: a generator that encodes as it goes holds no
-    more than one message besides the buffer.  Returns (buffer, number of xids used)."""
+# Bytes per piece of a bundle handed to the connection (bundle_chunks): os-ken's send
+# queue holds at most 16 pieces, so a 7 MiB bundle never sits whole in memory.
+BUNDLE_CHUNK = 64 * 1024
+
+
+def bundle_chunks(bundle_id: int, messages: Iterable[bytes], count: int, first_xid: int,
+                  flags: int = BUNDLE_FLAGS, max_xid: int = 0xFFFF_FFFF,
+                  chunk_size: int = BUNDLE_CHUNK) -> Iterator[bytearray]:
+    """Bundle open, an ONF_ET_BUNDLE_ADD_MESSAGE per message and the commit, as buffers
+    of about `chunk_size` bytes (more when one message is larger), each ending on a
+    message boundary; their concatenation is the whole bundle.  Xids run from
+    `first_xid` (open) upwards, one per message (masked by max_xid); each inner message
+    gets its wrapper's xid, as the extension requires.  `messages` is consumed lazily
+    and must hold exactly `count` messages: ValueError otherwise, raised before the
+    buffer holding the commit is yielded.  A yielded buffer is never touched again."""
     buf = bytearray(bundle_ctrl(bundle_id, ONF_BCT_OPEN_REQUEST, first_xid & max_xid, flags))
-    xid, used = first_xid, 1
+    xid, used = first_xid, 0
     pack_add, pack_xid = _BUNDLE_ADD.pack, _XID.pack_into
     for message in messages:
+        used += 1
+        if used > count:
+            raise ValueError(f"more than {count} messages, count said {count}")
         xid = (xid + 1) & max_xid
         inner = len(buf) + BUNDLE_ADD_HEADER_SIZE
         buf += pack_add(OFP_VERSION, OFPT_EXPERIMENTER, BUNDLE_ADD_HEADER_SIZE + len(message),
                         xid, ONF_EXPERIMENTER_ID, ONF_ET_BUNDLE_ADD_MESSAGE, bundle_id, flags)
         buf += message
         pack_xid(buf, inner + 4, xid)
-        used += 1
-    xid = (xid + 1) & max_xid
-    buf += bundle_ctrl(bundle_id, ONF_BCT_COMMIT_REQUEST, xid, flags)
-    return buf, used + 1
+        if len(buf) >= chunk_size:
+            yield buf
+            buf = bytearray()
+    if used != count:
+        raise ValueError(f"{used} messages, count said {count}")
+    buf += bundle_ctrl(bundle_id, ONF_BCT_COMMIT_REQUEST, (xid + 1) & max_xid, flags)
+    yield buf
 
 
 _XID = struct.Struct("!I")

@@ -112,6 +112,7 @@ class _Waiter:
 
 class SwitchConnection:
     _bundle_ids = itertools.count(1)
+    bundle_chunk = ofwire.BUNDLE_CHUNK  # bytes per piece of a bundle written (send_bundle)
 
     def __init__(self, datapath: Any) -> None:
         self.datapath = datapath
@@ -218,10 +219,12 @@ class SwitchConnection:
                     timeout: float = 120.0) -> None:
         """Apply encoded flow_mods (vna.ofwire bytes; their xid is overwritten)
         atomically and in order, as one ONF bundle (OF1.3 extension 230): open, one
-        bundle-add per message, commit, written as a single buffer through os-ken's
-        Datapath.send.  Returns once the switch answers the commit.  With `count` (the
-        number of messages), `messages` may be a generator, consumed while the buffer
-        is built.
+        bundle-add per message, commit, written through os-ken's Datapath.send in pieces
+        of `bundle_chunk` bytes (vna.ofwire.bundle_chunks): the whole bundle is never
+        one buffer (7 MiB at 41k flows).  Returns once the switch answers the commit.
+        With `count` (the number of messages), `messages` may be a generator, consumed
+        while the pieces are sent; a count that does not match raises ValueError, and
+        the bundle already opened on the switch is discarded.
 
         An error on any message aborts the whole bundle, so the switch is never left
         half-way between two consistent flow tables; it is raised as SwitchError naming
@@ -247,12 +250,20 @@ class SwitchConnection:
             self._waiters[commit] = committed
             self._bundle = (first, count, errors)
         try:
-            buf, used = ofwire.bundle_buffer(bundle_id, messages, first, max_xid=max_xid)
-            if used != count:
-                raise ValueError(f"send_bundle: {used - 2} messages, count said {n_messages}")
-            if not dp.send(buf):
-                raise SwitchError("switch connection closed")
-            del buf
+            pieces = ofwire.bundle_chunks(bundle_id, messages, n_messages, first,
+                                          max_xid=max_xid, chunk_size=self.bundle_chunk)
+            sent = False
+            try:
+                for piece in pieces:
+                    if not dp.send(piece):
+                        raise SwitchError("switch connection closed")
+                    sent = True
+            except ValueError as exc:
+                if sent:  # the switch holds an open bundle: drop it (its xid: commit's)
+                    dp.send(ofwire.bundle_ctrl(bundle_id, ofwire.ONF_BCT_DISCARD_REQUEST,
+                                               commit))
+                raise ValueError(f"send_bundle: {exc}") from None
+            del piece
             if not committed.done.wait(timeout):
                 raise SwitchError(f"no commit reply from switch {self.dpid:016x} "
                                   f"within {timeout}s")

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,19 @@ def test_the_vna_loads_no_database_code_at_run_time() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                             text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_vna_loads_no_green_dns() -> None:
+    """vna.cli.lean_imports, then what vna.cli.main imports: eventlet (imported by
+    python-ovs) brings no green DNS resolver, i.e. no second copy of dnspython (14.5 MiB
+    of RSS).  The plain dnspython the DNS features use is still there."""
+    code = ("import sys, vna.cli; vna.cli.lean_imports(); "
+            "import vna.agent, vna.switch, vna.ovsdb, vna.vnmgr_link, vna.features; "
+            "from os_ken.base.app_manager import AppManager; "
+            "print(sorted(m for m in sys.modules if m == 'eventlet.support.greendns' "
+            "or m.startswith('__patched_module_dns')), 'eventlet' in sys.modules, "
+            "'dns.message' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k != "EVENTLET_NO_GREENDNS"}
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=REPO, env=env,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[] True True"

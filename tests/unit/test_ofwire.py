@@ -6,6 +6,8 @@ builds the same way.)"""
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 import test_vna_acl as acl
 import test_vna_nat as nat
@@ -183,13 +185,12 @@ def test_cached_bytes_are_encoded_once_per_flow():
     assert ofwire.message_fields(first) == (ofwire.OFPFC_ADD, 0, flow.cookie)
 
 
-def test_bundle_buffer_is_what_os_ken_sends_message_by_message():
+def test_a_bundle_is_what_os_ken_sends_message_by_message():
     dp = Datapath()
     flags = ofp.ONF_BF_ATOMIC | ofp.ONF_BF_ORDERED
     flows = FLOWS[:5]
     messages = [ofwire.flow_mod(f) for f in flows] + [ofwire.delete_by_cookie(60, 7)]
-    buf, used = ofwire.bundle_buffer(9, messages, first_xid=100)
-    assert used == len(messages) + 2
+    buf = b"".join(ofwire.bundle_chunks(9, messages, len(messages), first_xid=100))
 
     def xid(msg, value):
         msg.set_xid(value)
@@ -202,3 +203,38 @@ def test_bundle_buffer_is_what_os_ken_sends_message_by_message():
     expected += oskn(xid(parser.ONFBundleCtrlMsg(dp, 9, ofp.ONF_BCT_COMMIT_REQUEST, flags, []),
                          101 + len(inner)))
     assert bytes(buf) == expected
+
+
+def message_ends(buf: bytes) -> list[int]:
+    """Offset after each OpenFlow message in `buf` (header length field)."""
+    ends, offset = [], 0
+    while offset < len(buf):
+        offset += struct.unpack_from("!H", buf, offset + 2)[0]
+        ends.append(offset)
+    return ends
+
+
+def test_bundle_chunks_cut_only_between_messages_and_join_to_the_whole_bundle():
+    messages = [ofwire.flow_mod(f) for f in FLOWS[:12]]
+    whole = b"".join(ofwire.bundle_chunks(3, messages, 12, first_xid=0xFFFF_FFFE))
+    assert len(message_ends(whole)) == 14 and message_ends(whole)[-1] == len(whole)
+    for size in (1, 300, 1000):
+        pieces = list(ofwire.bundle_chunks(3, iter(messages), 12, first_xid=0xFFFF_FFFE,
+                                           chunk_size=size))
+        assert b"".join(pieces) == whole
+        assert all(message_ends(bytes(p))[-1] == len(p) for p in pieces)
+        assert all(len(p) >= size for p in pieces[:-1])
+        assert len(pieces) > 1
+    assert len(pieces) < 12  # 1000 bytes hold several flow_mods
+
+
+def test_bundle_chunks_refuse_a_wrong_count_before_the_commit():
+    messages = [ofwire.flow_mod(f) for f in FLOWS[:3]]
+    pieces = ofwire.bundle_chunks(3, messages, 4, first_xid=1, chunk_size=1)
+    got = [next(pieces) for _ in range(3)]  # open + add 1, add 2, add 3
+    with pytest.raises(ValueError, match="3 messages, count said 4"):
+        next(pieces)
+    assert ofwire.ONF_ET_BUNDLE_CONTROL not in [
+        struct.unpack_from("!I", p, 12)[0] for p in got[1:]]
+    with pytest.raises(ValueError, match="more than 2 messages"):
+        list(ofwire.bundle_chunks(3, messages, 2, first_xid=1))

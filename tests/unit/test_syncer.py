@@ -67,6 +67,16 @@ def test_full_sync_adds_missing_deletes_stale_and_keeps_the_rest() -> None:
     assert connection.table == {(60, keep.cookie), (60, new.cookie)}
 
 
+def test_full_sync_moves_a_cookie_installed_in_another_table() -> None:
+    """Same cookie, other table: not the same flow (the diff keys on (table, cookie))."""
+    wanted = flow("10.0.0.1")
+    connection = FakeConnection([])
+    connection.table = {(0, wanted.cookie)}
+    stats = Syncer().full_sync(connection, desired(wanted))  # type: ignore[arg-type]
+    assert (stats.added, stats.deleted) == (1, 1)
+    assert connection.table == {(60, wanted.cookie)}
+
+
 def test_full_sync_of_an_identical_table_sends_nothing() -> None:
     flows = [flow(f"10.0.0.{i}") for i in range(1, 50)]
     connection = FakeConnection(flows)

@@ -147,3 +147,29 @@ def test_a_generator_is_consumed_while_the_buffer_is_built_and_must_match_count(
     with pytest.raises(ValueError, match="3 messages, count said 4"):
         connection.send_bundle((ofwire.flow_mod(f) for f in FLOWS[:3]), 4)
     assert connection._waiters == {} and connection._bundle is None
+
+
+def test_a_bundle_goes_out_in_pieces_and_a_wrong_count_discards_it():
+    def answer_controls(connection, sent):  # the switch answers open and commit
+        for _type, xid, exp_type in sent:
+            if exp_type == ofwire.ONF_ET_BUNDLE_CONTROL:
+                connection.on_reply(Reply(xid))
+
+    connection, dp = connect(answer_controls)
+    connection.bundle_chunk = 400
+    encoded = [ofwire.flow_mod(f) for f in FLOWS[:12]]
+    connection.send_bundle(iter(encoded), 12)
+    assert len(dp.sent) > 2
+    whole = b"".join(dp.sent)
+    assert whole == b"".join(ofwire.bundle_chunks(
+        struct.unpack_from("!I", whole, 16)[0], encoded, 12, 0xFFFF_FFF1))
+    assert connection._waiters == {} and connection._bundle is None
+
+    connection, dp = connect(lambda c, sent: None)
+    connection.bundle_chunk = 1
+    with pytest.raises(ValueError, match="3 messages, count said 4"):
+        connection.send_bundle((ofwire.flow_mod(f) for f in FLOWS[:3]), 4)
+    *_, last = messages(dp.sent[-1])
+    assert last[2] == ofwire.ONF_ET_BUNDLE_CONTROL
+    assert struct.unpack_from("!H", dp.sent[-1], 20)[0] == ofwire.ONF_BCT_DISCARD_REQUEST
+    assert connection._waiters == {} and connection._bundle is None
