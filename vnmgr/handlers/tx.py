@@ -29,11 +29,18 @@ class Tx:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.changes = ChangeSet(session)
+        # Every row looked up, held until the transaction ends: the session's identity
+        # map keeps rows only weakly, and the event's rows name them (serialize() would
+        # load each referenced row again: two more round trips per interface create).
+        self._held: list[m.Resource] = []
 
     def find(self, model: type[m.Resource], uuid: str | None) -> m.Resource | None:
         if uuid is None:
             return None
-        return self.session.scalar(select(model).where(model.uuid == uuid))
+        obj = self.session.scalar(select(model).where(model.uuid == uuid))
+        if obj is not None:
+            self._held.append(obj)
+        return obj
 
     def ref(self, model: type[m.Resource], params: Params, field: str,
             required: bool = True) -> Any:
