@@ -95,6 +95,9 @@ def _filter_value(field: Field, text: str) -> Any:
     except (ValueError, AddressError):
         raise invalid(field.name, f"{text!r} is not a valid {field.kind} for {field.name}")\
             from None
+    if field.enum is not None and text not in field.enum:
+        # As a write would refuse it: a filter no row can match is a typo, not a query.
+        raise invalid(field.name, f"{field.name} must be one of {', '.join(field.enum)}")
     return text
 
 

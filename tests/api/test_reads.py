@@ -67,3 +67,12 @@ def test_a_create_answers_the_row_a_get_shows(api: Api, network: dict[str, Any],
     assert created["mac_address"] == fields["mac_address"]
     assert (created["network_uuid"] is not None) == with_network
     assert api.get(f"/interfaces/{created['uuid']}").json() == created
+
+
+def test_an_enum_filter_outside_its_values_is_refused(api: Api) -> None:
+    """A write would refuse mode=bogus, so a list refuses it as a filter too (an empty
+    page would hide the typo)."""
+    refused = api.get("/interfaces", params={"mode": "bogus"})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == "mode" and "vif" in refused.json()["message"]
+    assert api.get("/interfaces", params={"mode": "host"}).status_code == 200
