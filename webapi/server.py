@@ -47,7 +47,7 @@ class Settings:
     graceful_timeout: int  # seconds
     keepalive: int  # seconds an idle HTTP/1.1 connection stays open
     forwarded_allow_ips: str  # gunicorn's: who may set X-Forwarded-* ("*" for anyone)
-    max_body_bytes: int  # a longer request body is answered 413 unread
+    max_body_bytes: int  # a longer request body is answered 413 (and dropped, webapi.errors)
     auth: Auth
 
 
